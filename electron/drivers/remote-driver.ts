@@ -1,0 +1,230 @@
+import OpenAI from 'openai';
+import type { ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import { DriverError } from '../core/errors.js';
+import type { CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier, StopReason, Usage } from '../core/types.js';
+import { privacyTierForUrl } from './privacy.js';
+import { mapRemoteError, type RemoteErrorContext } from './remote-errors.js';
+
+export interface RemoteDriverOptions {
+  /** Stable driver id; defaults to `remote`. */
+  id?: string;
+  /** OpenAI-compatible base URL, usually ending in `/v1`. */
+  baseURL: string;
+  model: string;
+  /** Optional: local servers (Ollama, LM Studio, llama.cpp) accept any key. */
+  apiKey?: string;
+  /** Defaults to 128000 tokens. */
+  contextWindow?: number;
+  /** Overrides the tier derived from the base URL's host. */
+  privacyTier?: PrivacyTier;
+  /** Limit on waiting for response headers and on any silence between streamed chunks; defaults to 60000. */
+  requestTimeoutMs?: number;
+  /** HTTP 429 retries before any text has streamed; defaults to 2. */
+  maxRateLimitRetries?: number;
+  /** Longest Retry-After worth waiting for; a longer one fails at once so the router can spill over. Defaults to 10000. */
+  maxRetryAfterMs?: number;
+  fetch?: typeof fetch;
+}
+
+export interface ConnectionTestResult {
+  ok: true;
+  latencyMs: number;
+  models: string[];
+}
+
+/** Sent when no key is configured: the SDK refuses an empty key, and keyless local servers ignore it. */
+const PLACEHOLDER_API_KEY = 'not-needed';
+/** Used between 429 retries when the server gives no Retry-After. */
+const DEFAULT_RATE_LIMIT_BACKOFF_MS = 500;
+
+/** Talks to any OpenAI-compatible Chat Completions endpoint: OpenAI itself, a LAN server, or a local one. */
+export class RemoteDriver implements LlmDriver {
+  readonly id: string;
+  readonly #client: OpenAI;
+  readonly #model: string;
+  readonly #contextWindow: number;
+  readonly #privacyTier: PrivacyTier;
+  readonly #timeoutMs: number;
+  readonly #maxRateLimitRetries: number;
+  readonly #maxRetryAfterMs: number;
+  readonly #errorContext: RemoteErrorContext;
+
+  /** Validates the URL up front so a typo fails when settings are saved, not on the first chat. */
+  constructor(options: RemoteDriverOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.baseURL);
+    } catch {
+      throw new DriverError('invalid_request', `The remote base URL "${options.baseURL}" is not a valid URL.`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new DriverError('invalid_request', `The remote base URL must start with http:// or https://.`);
+    }
+    if (!options.model.trim()) throw new DriverError('invalid_request', 'The remote driver needs a model name.');
+    this.id = options.id ?? 'remote';
+    this.#model = options.model;
+    this.#contextWindow = options.contextWindow ?? 128_000;
+    this.#privacyTier = options.privacyTier ?? privacyTierForUrl(options.baseURL);
+    this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.#maxRateLimitRetries = Math.max(0, options.maxRateLimitRetries ?? 2);
+    this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000;
+    const apiKey = options.apiKey?.trim() || undefined;
+    this.#errorContext = { host: url.host, model: options.model, timeoutMs: this.#timeoutMs, ...(apiKey ? { apiKey } : {}) };
+    this.#client = new OpenAI({
+      baseURL: options.baseURL,
+      apiKey: apiKey ?? PLACEHOLDER_API_KEY,
+      // Explicit nulls stop the SDK from reading OPENAI_* env vars and sending org ids to third-party servers.
+      organization: null,
+      project: null,
+      adminAPIKey: null,
+      webhookSecret: null,
+      timeout: this.#timeoutMs,
+      // Retries live in exactly one place (below) so a 429 is never retried twice over and timeouts never multiply.
+      maxRetries: 0,
+      logLevel: 'off',
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+  }
+
+  /** The configured model; the response's `model` reports what actually answered. */
+  modelName(): string {
+    return this.#model;
+  }
+
+  /** Configured rather than probed: compatible servers do not report it consistently. */
+  contextWindow(): number {
+    return this.#contextWindow;
+  }
+
+  /** Derived from the host unless overridden, so a cloud URL can never pass as local by accident. */
+  privacyTier(): PrivacyTier {
+    return this.#privacyTier;
+  }
+
+  /** Streams one completion; a cancel resolves with the partial text, every failure rejects with a DriverError. */
+  async complete(request: CompletionRequest): Promise<CompletionResponse> {
+    const started = performance.now();
+    const signal = request.signal;
+    let text = '';
+    let deltas = 0;
+    let firstTextAt: number | null = null;
+    let servedModel = this.#model;
+    let usage: Usage | null = null;
+    let stopReason: StopReason = 'stop';
+    const finish = (reason: StopReason): CompletionResponse => ({
+      text,
+      driverId: this.id,
+      model: servedModel,
+      usage: usage ?? { inputTokens: 0, outputTokens: deltas },
+      timings: { timeToFirstTokenMs: firstTextAt === null ? null : firstTextAt - started, totalMs: performance.now() - started },
+      stopReason: reason,
+    });
+
+    if (signal?.aborted) return finish('aborted');
+    const stream = await this.#openStream(request);
+    if (!stream) return finish('aborted');
+
+    // The SDK's timeout stops at the response headers; this watchdog catches a server that goes silent mid-answer.
+    let idleTimedOut = false;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdleTimer = () => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        idleTimedOut = true;
+        stream.controller.abort();
+      }, this.#timeoutMs);
+    };
+    const onAbort = () => stream.controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort(); // cancelled while the headers were arriving: the listener came too late
+    armIdleTimer();
+    try {
+      for await (const chunk of stream) {
+        armIdleTimer();
+        if (chunk.model) servedModel = chunk.model;
+        if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 };
+        const choice = chunk.choices?.[0];
+        const delta = choice?.delta?.content;
+        if (typeof delta === 'string' && delta.length > 0) {
+          firstTextAt ??= performance.now();
+          text += delta;
+          deltas++;
+          request.onText?.(delta);
+        }
+        if (choice?.finish_reason) stopReason = choice.finish_reason === 'length' ? 'length' : 'stop';
+      }
+    } catch (error) {
+      if (signal?.aborted) return finish('aborted');
+      throw this.#mapError(idleTimedOut ? timeoutError(this.#errorContext) : error);
+    } finally {
+      clearTimeout(idleTimer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    // The SDK ends the iteration quietly when its controller aborts, so tell the two causes apart here.
+    if (signal?.aborted) return finish('aborted');
+    if (idleTimedOut) throw timeoutError(this.#errorContext);
+    return finish(stopReason);
+  }
+
+  /** A cheap `GET /models` so settings can show "connected" and offer the server's model names. */
+  async testConnection(signal?: AbortSignal): Promise<ConnectionTestResult> {
+    const started = performance.now();
+    try {
+      const page = await this.#client.models.list({ ...(signal ? { signal } : {}) });
+      return { ok: true, latencyMs: performance.now() - started, models: (page.data ?? []).map((m) => m.id) };
+    } catch (error) {
+      throw mapRemoteError(error, { ...this.#errorContext, operation: 'models' });
+    }
+  }
+
+  /** Opens the stream, retrying only 429s (nothing has streamed yet, so a retry cannot duplicate text); null when cancelled. */
+  async #openStream(request: CompletionRequest) {
+    const body: ChatCompletionCreateParamsStreaming = {
+      model: this.#model,
+      messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    if (request.temperature !== undefined) body.temperature = request.temperature;
+    if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+    if (request.seed !== undefined) body.seed = request.seed;
+    const signal = request.signal;
+
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#client.chat.completions.create(body, signal ? { signal } : {});
+      } catch (error) {
+        if (signal?.aborted) return null;
+        const mapped = this.#mapError(error);
+        if (mapped.kind !== 'rate_limited' || attempt >= this.#maxRateLimitRetries) throw mapped;
+        const waitMs = mapped.retryAfterMs ?? DEFAULT_RATE_LIMIT_BACKOFF_MS * 2 ** attempt;
+        if (waitMs > this.#maxRetryAfterMs) throw mapped;
+        if (!(await sleep(waitMs, signal))) return null;
+      }
+    }
+  }
+
+  #mapError(error: unknown): DriverError {
+    return mapRemoteError(error, this.#errorContext);
+  }
+}
+
+function timeoutError(ctx: RemoteErrorContext): DriverError {
+  return new DriverError('timeout', `The model server at ${ctx.host} went silent for ${ctx.timeoutMs} ms mid-answer.`);
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
