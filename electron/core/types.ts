@@ -47,6 +47,8 @@ export interface CompletionRequest extends SamplingOptions {
 export interface Usage {
   inputTokens: number;
   outputTokens: number;
+  /** Prompt tokens served from the KV cache of an earlier turn, where the driver knows it. */
+  cachedInputTokens?: number;
 }
 
 /** Wall-clock timings of one completion, in milliseconds. */

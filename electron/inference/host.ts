@@ -1,0 +1,89 @@
+/**
+ * Entry point of the inference host process: a Node child process in headless mode and tests, an Electron
+ * utilityProcess in the desktop app. It owns the one loaded model and answers the local driver's calls.
+ * If llama.cpp aborts natively, only this process dies; the driver notices and starts a new one.
+ */
+import { DeltaBatcher } from '../core/delta-batcher.js';
+import { DriverError } from '../core/errors.js';
+import { Engine } from './engine.js';
+import type { HostCall, HostMessage, HostRequest } from './protocol.js';
+
+interface ParentPort {
+  on(event: 'message', listener: (event: { data: unknown }) => void): void;
+  postMessage(message: unknown): void;
+}
+
+const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
+
+function send(message: HostMessage): void {
+  if (parentPort) parentPort.postMessage(message);
+  else process.send?.(message);
+}
+
+let engine: Engine | null = null;
+let loading: Promise<Engine> | null = null;
+const running = new Map<number, AbortController>();
+
+async function handle(call: HostCall): Promise<unknown> {
+  switch (call.method) {
+    case 'load': {
+      const previous = engine;
+      engine = null;
+      if (previous) await previous.dispose();
+      loading = Engine.load(call.params);
+      try {
+        engine = await loading;
+      } finally {
+        loading = null;
+      }
+      return engine.info;
+    }
+    case 'complete': {
+      const current = requireEngine();
+      const controller = new AbortController();
+      running.set(call.id, controller);
+      const batcher = new DeltaBatcher((text) => send({ kind: 'delta', id: call.id, text }));
+      try {
+        const result = await current.complete(call.params, controller.signal, (text) => batcher.push(text));
+        batcher.flush();
+        return result;
+      } finally {
+        batcher.flush();
+        running.delete(call.id);
+      }
+    }
+    case 'countTokens':
+      return requireEngine().countTokens(call.params.messages);
+    case 'unload': {
+      const previous = engine;
+      engine = null;
+      if (previous) await previous.dispose();
+      return null;
+    }
+    default:
+      return call satisfies never;
+  }
+}
+
+function requireEngine(): Engine {
+  if (!engine) throw new DriverError('model_not_found', 'No local model is loaded.');
+  return engine;
+}
+
+function onRequest(raw: unknown): void {
+  const request = raw as HostRequest;
+  if (request.kind === 'abort') {
+    running.get(request.id)?.abort();
+    return;
+  }
+  handle(request).then(
+    (value) => send({ kind: 'reply', id: request.id, ok: true, value }),
+    (error: unknown) => send({ kind: 'reply', id: request.id, ok: false, error: DriverError.from(error).toData() }),
+  );
+}
+
+if (parentPort) parentPort.on('message', (event) => onRequest(event.data));
+else process.on('message', onRequest);
+
+// The parent going away must not leave a model resident in memory.
+process.on('disconnect', () => process.exit(0));
