@@ -83,6 +83,8 @@ export interface CompletionResponse {
   role?: DriverRole;
   /** Set by the router: why this driver answered (e.g. `spilled over after inference_failed: …`). */
   routeReason?: string;
+  /** Set by the router when it spilled over: the primary's failure. */
+  spilledAfter?: DriverErrorData;
   /** Set when the answer was cut short by a failure after text had streamed. */
   incomplete?: DriverErrorData;
 }
