@@ -209,12 +209,14 @@ export class RoutingDriver implements LlmDriver {
     } catch (error) {
       failure = DriverError.from(error);
     }
-    if (failure.kind === 'aborted') {
+    // A driver that fails after the user cancelled is still a cancel: never spill a cancelled request over.
+    if (failure.kind === 'aborted' || request.signal?.aborted) {
       if (decision === 'probe') this.breaker.release();
       this.counters.cancelled++;
       this.record('primary', primary.id, 'aborted', 'cancelled by the user');
       throw failure;
     }
+    // A pre-flight overflow counts as a primary failure too: the primary was chosen and could not answer.
     this.counters.primaryFailures++;
     if (HEALTH_FAILURES.has(failure.kind)) this.breaker.failure();
     else if (decision === 'probe') this.breaker.release();
@@ -293,12 +295,18 @@ export class RoutingDriver implements LlmDriver {
   }
 
   private primaryAnswered(response: CompletionResponse, decision: string, strategy: RoutingStrategy): CompletionResponse {
-    this.counters.primarySuccesses++;
-    if (response.stopReason === 'aborted') this.breaker.release();
-    else this.breaker.success();
-    this.observe(response);
     const reason = decision === 'probe' ? 'local model probed after the circuit cooldown' : strategy === 'primary-only' ? 'local only' : 'local first';
-    this.record('primary', response.driverId, response.stopReason === 'aborted' ? 'aborted' : 'success', reason, undefined, response.timings.totalMs);
+    if (response.stopReason === 'aborted') {
+      // Drivers resolve a cancel with the partial text; it says nothing about the primary's health.
+      this.breaker.release();
+      this.counters.cancelled++;
+      this.record('primary', response.driverId, 'aborted', 'cancelled by the user', undefined, response.timings.totalMs);
+    } else {
+      this.breaker.success();
+      this.counters.primarySuccesses++;
+      this.observe(response);
+      this.record('primary', response.driverId, 'success', reason, undefined, response.timings.totalMs);
+    }
     return { ...response, role: 'primary', routeReason: reason };
   }
 
@@ -306,13 +314,18 @@ export class RoutingDriver implements LlmDriver {
     const stream = new StreamTap(request);
     try {
       const response = await fallback.complete({ ...request, onText: stream.onText });
-      this.counters.fallbackSuccesses++;
-      this.observe(response);
-      this.record('fallback', response.driverId, response.stopReason === 'aborted' ? 'aborted' : 'success', reason, undefined, response.timings.totalMs);
+      if (response.stopReason === 'aborted') {
+        this.counters.cancelled++;
+        this.record('fallback', response.driverId, 'aborted', 'cancelled by the user', undefined, response.timings.totalMs);
+      } else {
+        this.counters.fallbackSuccesses++;
+        this.observe(response);
+        this.record('fallback', response.driverId, 'success', reason, undefined, response.timings.totalMs);
+      }
       return { ...response, role: 'fallback', routeReason: reason, ...(spilledAfter ? { spilledAfter: spilledAfter.toData() } : {}) };
     } catch (error) {
       const failure = DriverError.from(error);
-      if (failure.kind === 'aborted') {
+      if (failure.kind === 'aborted' || request.signal?.aborted) {
         this.counters.cancelled++;
         this.record('fallback', fallback.id, 'aborted', 'cancelled by the user');
         throw failure;

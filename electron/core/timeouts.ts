@@ -63,5 +63,6 @@ export async function runWithTimeouts(driver: LlmDriver, request: CompletionRequ
 }
 
 function formatSeconds(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }

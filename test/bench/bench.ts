@@ -1,0 +1,218 @@
+/**
+ * `npm run bench [-- --model PATH] [--tokens N] [--runs R]`: what the stack costs, measured in one run.
+ * Figures are medians over interleaved runs, so a noisy neighbour hurts every variant alike.
+ */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { getLlama, LlamaChat, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
+import { RoutingDriver } from '../../electron/core/router.js';
+import type { ChatMessage, CompletionRequest, CompletionResponse, LlmDriver } from '../../electron/core/types.js';
+import { LocalDriver } from '../../electron/drivers/local-driver.js';
+import { RemoteDriver } from '../../electron/drivers/remote-driver.js';
+import { defaultThreadCount } from '../../electron/inference/threads.js';
+import { startFakeOpenAI } from '../fixtures/fake-openai-server.js';
+import { writeBigramModel } from '../fixtures/gguf-writer.js';
+import { makeFixtureModels } from '../fixtures/models.js';
+import { statSync } from 'node:fs';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    tokens: { type: 'string', default: '1024' },
+    runs: { type: 'string', default: '9' },
+  },
+});
+const fixtures = makeFixtureModels();
+// The default workload: the generated looping model with room for long answers.
+const modelPath = values.model ?? writeBigramModel(join(fixtures.dir, 'bench-loop.gguf'), { words: ['tick', 'tock'], loop: true, contextLength: 4096 });
+const maxTokens = Number(values.tokens);
+const runs = Number(values.runs);
+const messages: ChatMessage[] = [{ role: 'user', content: 'Once upon a time' }];
+
+interface Sample {
+  tokensPerSecond: number;
+  ttftMs: number;
+  outputTokens: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
+};
+const fmt = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+const rate = (tokens: number, totalMs: number, ttftMs: number): number => ((tokens - 1) * 1000) / Math.max(1e-6, totalMs - ttftMs);
+
+// --- node-llama-cpp in-process: the limit -------------------------------------------------------------
+const llama = await getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error });
+const model: LlamaModel = await llama.loadModel({ modelPath });
+const chosenThreads = defaultThreadCount({
+  modelBytes: statSync(modelPath).size,
+  mathCores: llama.cpuMathCores,
+  logicalCores: availableParallelism(),
+  fullyOffloaded: llama.gpu !== false && model.gpuLayers >= model.fileInsights.totalLayers,
+});
+const contextSize = Math.min(model.trainContextSize, 2048);
+
+async function inProcessRunner(threads: number | undefined) {
+  const context = await model.createContext({ contextSize, ...(threads === undefined ? {} : { threads }) });
+  const chat = new LlamaChat({ contextSequence: context.getSequence() });
+  /** `budgetMs` bounds a run by time: oversubscribed thread counts can be hundreds of times slower. */
+  const run = async (budgetMs?: number): Promise<Sample> => {
+    const started = performance.now();
+    let first = 0;
+    let tokens = 0;
+    await chat.generateResponse([{ type: 'user', text: messages[0]!.content }, { type: 'model', response: [] }], {
+      maxTokens,
+      temperature: 0,
+      ...(budgetMs === undefined ? {} : { signal: AbortSignal.timeout(budgetMs), stopOnAbortSignal: true }),
+      onToken: (t) => {
+        if (tokens === 0) first = performance.now() - started;
+        tokens += t.length;
+      },
+    });
+    const total = performance.now() - started;
+    return { tokensPerSecond: rate(tokens, total, first), ttftMs: first, outputTokens: tokens };
+  };
+  return { run, threads: context.currentThreads, dispose: () => context.dispose() };
+}
+
+function fromResponse(r: CompletionResponse): Sample {
+  const ttft = r.timings.timeToFirstTokenMs ?? NaN;
+  return { tokensPerSecond: rate(r.usage.outputTokens, r.timings.totalMs, ttft), ttftMs: ttft, outputTokens: r.usage.outputTokens };
+}
+
+const cloud = await startFakeOpenAI({ reply: 'A short answer from the loopback cloud used for the spillover figure.' });
+const remote = new RemoteDriver({ baseURL: cloud.baseURL, model: 'bench-cloud', apiKey: 'bench' });
+const local = new LocalDriver({ modelPath, threads: chosenThreads, contextSize, gpu: 'auto' });
+// The same local driver under the router, so the two rows differ only by the routing layer.
+const router = new RoutingDriver({ primary: local, fallback: remote });
+const inProcess = await inProcessRunner(chosenThreads);
+const info = await local.load();
+
+console.log(`model      ${modelPath}`);
+console.log(`backend    ${info.backend}${info.devices.length ? ` (${info.devices.join(', ')})` : ''}; threads ${chosenThreads} (default chosen by Spillway); context ${contextSize}`);
+console.log(`workload   ${maxTokens} tokens max, temperature 0, ${runs} interleaved runs (+1 warm-up), medians\n`);
+
+const variants: Record<'in-process' | 'local driver' | 'router', () => Promise<Sample>> = {
+  'in-process': () => inProcess.run(),
+  'local driver': async () => fromResponse(await local.complete({ messages, maxTokens, temperature: 0 })),
+  router: async () => fromResponse(await router.complete({ messages, maxTokens, temperature: 0 })),
+};
+const samples: Record<string, Sample[]> = { 'in-process': [], 'local driver': [], router: [] };
+for (let r = 0; r <= runs; r++) {
+  for (const [name, run] of Object.entries(variants)) {
+    const s = await run();
+    if (r > 0) samples[name]!.push(s);
+  }
+}
+const limit = median(samples['in-process']!.map((s) => s.tokensPerSecond));
+console.log('variant        tok/s     ttft ms   ratio to limit');
+for (const [name, list] of Object.entries(samples)) {
+  const tps = median(list.map((s) => s.tokensPerSecond));
+  const ttft = median(list.map((s) => s.ttftMs));
+  console.log(`${name.padEnd(14)} ${fmt(tps).padStart(8)}  ${fmt(ttft, 2).padStart(8)}   ${fmt(tps / limit, 3)}`);
+}
+const ratios = ['local driver', 'router'].map((n) => median(samples[n]!.map((s) => s.tokensPerSecond)) / limit);
+console.log(`target: stack ratios >= 0.95 -> ${ratios.every((x) => x >= 0.95) ? 'met' : 'MISSED'} (${ratios.map((x) => fmt(x, 3)).join(', ')})\n`);
+
+// --- spillover overhead -----------------------------------------------------------------------------
+/** Wraps the failing primary to timestamp the moment it reports its failure. */
+class Stopwatch implements LlmDriver {
+  failedAt = 0;
+  readonly id: string;
+  constructor(private readonly inner: LlmDriver) {
+    this.id = inner.id;
+  }
+  modelName = (): string => this.inner.modelName();
+  contextWindow = (): number => this.inner.contextWindow();
+  privacyTier = () => this.inner.privacyTier();
+  async countTokens(m: ChatMessage[]): Promise<number> {
+    try {
+      return await this.inner.countTokens!(m);
+    } catch (error) {
+      this.failedAt = performance.now();
+      throw error;
+    }
+  }
+  async complete(request: CompletionRequest): Promise<CompletionResponse> {
+    try {
+      return await this.inner.complete(request);
+    } catch (error) {
+      this.failedAt = performance.now();
+      throw error;
+    }
+  }
+}
+const broken = new Stopwatch(new LocalDriver({ modelPath: join(fixtures.dir, 'missing.gguf') }));
+// The breaker would skip the failing primary after three tries; this figure is about the spillover path.
+const spillRouter = new RoutingDriver({ primary: broken, fallback: remote, circuitBreaker: { threshold: Number.POSITIVE_INFINITY } });
+const fallbackTtft: number[] = [];
+const gaps: number[] = [];
+for (let r = 0; r <= runs * 2; r++) {
+  const t0 = performance.now();
+  let first = 0;
+  await remote.complete({ messages, onText: () => (first ||= performance.now()) });
+  if (r > 0) fallbackTtft.push(first - t0);
+  let firstRouted = 0;
+  broken.failedAt = 0;
+  const routed = await spillRouter.complete({ messages, onText: () => (firstRouted ||= performance.now()) });
+  if (routed.role !== 'fallback') throw new Error('spillover bench: the router did not spill over');
+  if (!broken.failedAt) throw new Error('spillover bench: the primary was not tried');
+  if (r > 0) gaps.push(firstRouted - broken.failedAt);
+}
+const overhead = median(gaps) - median(fallbackTtft);
+console.log(`spillover: primary failure -> fallback first text ${fmt(median(gaps), 2)} ms; fallback's own ttft ${fmt(median(fallbackTtft), 2)} ms`);
+console.log(`target: spillover overhead <= 10 ms -> ${overhead <= 10 ? 'met' : 'MISSED'} (${fmt(overhead, 2)} ms)\n`);
+
+// --- cancel latency ---------------------------------------------------------------------------------
+const stops: number[] = [];
+for (let r = 0; r < runs; r++) {
+  const controller = new AbortController();
+  let abortedAt = 0;
+  let pieces = 0;
+  const done = local.complete({
+    messages,
+    maxTokens: 100_000 > contextSize ? undefined : 100_000,
+    onText: () => {
+      if (++pieces === 5) {
+        abortedAt = performance.now();
+        controller.abort();
+      }
+    },
+    signal: controller.signal,
+  });
+  const response = await done;
+  if (abortedAt && response.stopReason === 'aborted') stops.push(performance.now() - abortedAt);
+}
+console.log(`cancel: abort -> partial answer returned ${fmt(median(stops), 2)} ms (max ${fmt(Math.max(...stops), 2)}) over ${stops.length} runs`);
+console.log(`target: abort within 100 ms -> ${stops.length > 0 && Math.max(...stops) <= 100 ? 'met' : 'MISSED'}\n`);
+
+// --- thread sweep -------------------------------------------------------------------------------------
+await inProcess.dispose();
+const logical = availableParallelism();
+const counts = [...new Set([1, 2, Math.max(1, Math.floor(logical / 2)), logical, llama.cpuMathCores, undefined as number | undefined])];
+const sweep: { label: string; threads: number; tps: number }[] = [];
+for (const threads of counts) {
+  const runner = await inProcessRunner(threads);
+  const list: number[] = [];
+  for (let r = 0; r <= Math.min(runs, 3); r++) {
+    const s = await runner.run(3000);
+    if (r > 0) list.push(s.tokensPerSecond);
+  }
+  sweep.push({ label: threads === undefined ? `${runner.threads} (node-llama-cpp default)` : String(runner.threads), threads: runner.threads, tps: median(list) });
+  await runner.dispose();
+}
+const best = Math.max(...sweep.map((s) => s.tps));
+console.log('threads                          tok/s');
+for (const s of sweep) {
+  console.log(`${(s.label + (s.threads === chosenThreads && !s.label.includes('default') ? '  <- Spillway default' : '')).padEnd(32)} ${fmt(s.tps).padStart(8)}`);
+}
+const ours = sweep.find((s) => s.threads === chosenThreads)?.tps ?? NaN;
+console.log(`target: default within 10 % of the best -> ${ours >= 0.9 * best ? 'met' : 'MISSED'} (${fmt((ours / best) * 100, 1)} % of best)`);
+
+await local.dispose();
+await model.dispose();
+await cloud.close();
+fixtures.cleanup();
+process.exit(0);
