@@ -106,14 +106,18 @@ for (let r = 0; r <= runs; r++) {
     if (r > 0) samples[name]!.push(s);
   }
 }
-const limit = median(samples['in-process']!.map((s) => s.tokensPerSecond));
-console.log('variant        tok/s     ttft ms   ratio to limit');
+// Ratios are paired: each run's figure over the in-process figure of the same round, then the median, so
+// a slow spell on this shared machine affects both sides of a ratio alike.
+const pairedRatio = (name: string): number =>
+  median(samples[name]!.map((s, i) => s.tokensPerSecond / samples['in-process']![i]!.tokensPerSecond));
+console.log('variant        tok/s     ttft ms   ratio to limit (paired)');
 for (const [name, list] of Object.entries(samples)) {
   const tps = median(list.map((s) => s.tokensPerSecond));
   const ttft = median(list.map((s) => s.ttftMs));
-  console.log(`${name.padEnd(14)} ${fmt(tps).padStart(8)}  ${fmt(ttft, 2).padStart(8)}   ${fmt(tps / limit, 3)}`);
+  const tokens = median(list.map((s) => s.outputTokens));
+  console.log(`${name.padEnd(14)} ${fmt(tps).padStart(8)}  ${fmt(ttft, 2).padStart(8)}   ${fmt(pairedRatio(name), 3)}   (${tokens} tokens)`);
 }
-const ratios = ['local driver', 'router'].map((n) => median(samples[n]!.map((s) => s.tokensPerSecond)) / limit);
+const ratios = ['local driver', 'router'].map(pairedRatio);
 console.log(`target: stack ratios >= 0.95 -> ${ratios.every((x) => x >= 0.95) ? 'met' : 'MISSED'} (${ratios.map((x) => fmt(x, 3)).join(', ')})\n`);
 
 // --- spillover overhead -----------------------------------------------------------------------------
