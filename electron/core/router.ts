@@ -172,8 +172,12 @@ export class RoutingDriver implements LlmDriver {
   }
 
   /** Routes one request according to the strategy; see the file comment. */
-  async complete(request: CompletionRequest): Promise<CompletionResponse> {
-    const strategy = this.strategy;
+  complete(request: CompletionRequest): Promise<CompletionResponse> {
+    return this.completeWith(this.strategy, request);
+  }
+
+  /** Routes one request under a given strategy, e.g. "Retry on cloud" for a single answer. */
+  async completeWith(strategy: RoutingStrategy, request: CompletionRequest): Promise<CompletionResponse> {
     const primary = this.primary;
     const fallback = this.fallback;
     if (strategy === 'fallback-only') {

@@ -1,0 +1,171 @@
+/**
+ * The app's API, implemented once. Electron main's IPC adapter and the headless HTTP adapter both call
+ * `call(channel, rawRequest)`; neither knows how anything is done.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppInfo, Channel, ChannelRequest, ChannelResponse, Notice, PublicSettings, Result, Settings, SettingsPatch } from '../contract/index.js';
+import type { CompletionRequest, CompletionResponse } from '../core/types.js';
+import type { HostLauncher } from '../drivers/host-process.js';
+import { ChatService } from './chat-service.js';
+import { ConversationStore } from './conversation-store.js';
+import { fail, ok } from './errors.js';
+import { EventHub, type EventListener } from './event-hub.js';
+import { RouterService } from './router-service.js';
+import { parseRequest } from './schemas.js';
+import type { SecretStore } from './secret-store.js';
+import { mergeSettings, SettingsStore } from './settings-store.js';
+
+export interface AppServicesOptions {
+  /** Where settings and conversations live. */
+  dataDir: string;
+  mode: AppInfo['mode'];
+  version: string;
+  secrets: SecretStore;
+  /** How to start the inference host (utilityProcess in the desktop app). */
+  launcher?: HostLauncher;
+  /** Command-line flags: they win over stored settings for this run and are not saved. */
+  overrides?: SettingsPatch;
+  /** Load the local model right away (the desktop app and `serve` do; tests may not). */
+  warmUp?: boolean;
+}
+
+type Handlers = { [C in Channel]: (request: ChannelRequest<C>) => Promise<ChannelResponse<C>> | ChannelResponse<C> };
+
+export class AppServices {
+  private readonly notices: Notice[] = [];
+  private overrides: SettingsPatch;
+  private closed = false;
+
+  private constructor(
+    readonly events: EventHub,
+    private readonly options: AppServicesOptions,
+    private readonly settingsStore: SettingsStore,
+    private readonly conversations: ConversationStore,
+    readonly routing: RouterService,
+    private readonly chat: ChatService,
+    notices: Notice[],
+  ) {
+    this.overrides = options.overrides ?? {};
+    this.notices.push(...notices);
+  }
+
+  static async create(options: AppServicesOptions): Promise<AppServices> {
+    await mkdir(options.dataDir, { recursive: true });
+    const notices: Notice[] = [];
+    const warn = (message: string): void => {
+      notices.push({ id: randomUUID(), level: 'warning', message, at: Date.now() });
+    };
+    const settingsStore = await SettingsStore.open(join(options.dataDir, 'settings.json'), warn);
+    const conversations = await ConversationStore.open(join(options.dataDir, 'conversations'), warn);
+    const events = new EventHub();
+    const effective = mergeSettings(settingsStore.get(), options.overrides ?? {});
+    const routing = new RouterService({
+      settings: effective,
+      apiKey: options.secrets.get(),
+      events,
+      ...(options.launcher ? { launcher: options.launcher } : {}),
+    });
+    let services: AppServices | null = null;
+    const chat = new ChatService(conversations, routing, events, () => services!.settings());
+    services = new AppServices(events, options, settingsStore, conversations, routing, chat, notices);
+    if (options.warmUp) routing.warmUp();
+    return services;
+  }
+
+  /** Validates and dispatches one call; every failure comes back as contract error data. */
+  async call<C extends Channel>(channel: C, raw: unknown): Promise<Result<ChannelResponse<C>>> {
+    try {
+      if (this.closed) return fail(new Error('Spillway is shutting down.'));
+      const handler = this.handlers[channel] as (request: ChannelRequest<C>) => Promise<ChannelResponse<C>> | ChannelResponse<C>;
+      if (!handler) return { ok: false, error: { code: 'NOT_FOUND', message: `Unknown channel ${String(channel)}.`, retryable: false } };
+      return ok(await handler(parseRequest(channel, raw)));
+    } catch (error) {
+      return fail(error);
+    }
+  }
+
+  subscribe(listener: EventListener): () => void {
+    return this.events.subscribe(listener);
+  }
+
+  /** A routed completion outside any conversation: the OpenAI-compatible API uses it. */
+  complete(request: CompletionRequest): Promise<CompletionResponse> {
+    return this.routing.complete(request);
+  }
+
+  /** Settings as the app runs with them: stored ones, with this run's command-line flags on top. */
+  settings(): Settings {
+    return mergeSettings(this.settingsStore.get(), this.overrides);
+  }
+
+  /** Adds a notice for the user and pushes it to open windows. */
+  notify(level: Notice['level'], message: string): void {
+    const notice: Notice = { id: randomUUID(), level, message, at: Date.now() };
+    this.notices.push(notice);
+    this.events.emit('notice', notice);
+  }
+
+  /** Clean stop: answers are cancelled and their partial text saved, the host stopped, files flushed. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chat.stopAll();
+    await this.routing.dispose();
+    await Promise.all([this.settingsStore.flush(), this.conversations.flush()]);
+  }
+
+  private publicSettings(): PublicSettings {
+    return { ...this.settings(), cloudApiKeySet: this.options.secrets.get() !== null };
+  }
+
+  private async updateSettings(patch: SettingsPatch): Promise<PublicSettings> {
+    await this.settingsStore.update(patch);
+    // A field the user sets now is no longer held by a flag.
+    for (const [section, values] of Object.entries(patch)) {
+      const held = (this.overrides as Record<string, Record<string, unknown> | undefined>)[section];
+      if (held && values) for (const key of Object.keys(values)) delete held[key];
+    }
+    this.routing.apply(this.settings(), this.options.secrets.get());
+    const result = this.publicSettings();
+    this.events.emit('settings:update', result);
+    return result;
+  }
+
+  private readonly handlers: Handlers = {
+    'app:info': () => ({ version: this.options.version, mode: this.options.mode, notices: [...this.notices] }),
+    'chat:send': (r) => this.chat.send(r),
+    'chat:retry': (r) => this.chat.retry(r),
+    'chat:cancel': (r) => this.chat.cancel(r.requestId),
+    'conversations:list': () => this.conversations.list(),
+    'conversations:get': (r) => this.conversations.get(r.id),
+    'conversations:create': (r) => this.conversations.create(r.title),
+    'conversations:rename': (r) => this.conversations.rename(r.id, r.title),
+    'conversations:delete': async (r) => {
+      await this.conversations.delete(r.id);
+      return { deleted: true as const };
+    },
+    'router:get': () => this.routing.state(),
+    'router:setStrategy': async (r) => {
+      await this.updateSettings({ routing: { strategy: r.strategy } });
+      return this.routing.state();
+    },
+    'router:setPrivacyLock': async (r) => {
+      await this.updateSettings({ routing: { privacyLock: r.lock } });
+      return this.routing.state();
+    },
+    'metrics:get': () => this.routing.router.metrics(),
+    'settings:get': () => this.publicSettings(),
+    'settings:set': (r) => this.updateSettings(r.patch),
+    'settings:setApiKey': async (r) => {
+      await this.options.secrets.set(r.apiKey);
+      this.routing.apply(this.settings(), this.options.secrets.get());
+      const result = this.publicSettings();
+      this.events.emit('settings:update', result);
+      return result;
+    },
+    'cloud:test': (r) => this.routing.testConnection(r),
+    'engine:status': () => this.routing.engineStatus(),
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Runtime validation of everything that enters the app from a renderer or an HTTP client. The contract
+ * says what the types are; these schemas make sure the values really are that before a service sees them.
+ */
+import { z } from 'zod';
+import type { Channel, ChannelRequest, Settings } from '../contract/index.js';
+import { PRIVACY_TIERS, ROUTING_STRATEGIES } from '../core/types.js';
+import { ServiceError } from './errors.js';
+
+const tier = z.enum(PRIVACY_TIERS as [string, ...string[]]);
+const strategy = z.enum(ROUTING_STRATEGIES as [string, ...string[]]);
+const id = z.string().min(1).max(100).regex(/^[A-Za-z0-9_-]+$/, 'must be an id of letters, digits, - and _');
+const empty = z.strictObject({});
+const httpUrl = z
+  .string()
+  .max(2000)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL');
+
+const generation = z.strictObject({
+  maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+});
+
+export const settingsSchema = z.strictObject({
+  routing: z.strictObject({
+    strategy,
+    privacyLock: tier.nullable(),
+    firstTokenTimeoutMs: z.number().int().min(0).max(3_600_000),
+    idleTimeoutMs: z.number().int().min(0).max(3_600_000),
+    circuitThreshold: z.number().int().min(1).max(100),
+    circuitCooldownMs: z.number().int().min(0).max(3_600_000),
+  }),
+  local: z.strictObject({
+    modelPath: z.string().min(1).max(4096).nullable(),
+    threads: z.number().int().min(1).max(256).nullable(),
+    gpuLayers: z.union([z.literal('auto'), z.number().int().min(0).max(1000)]),
+    contextSize: z.number().int().min(128).max(1_048_576).nullable(),
+  }),
+  cloud: z.strictObject({
+    preset: z.enum(['openai', 'openrouter', 'groq', 'together', 'ollama', 'lmstudio', 'custom']),
+    baseURL: httpUrl.nullable(),
+    model: z.string().max(200),
+    contextWindow: z.number().int().min(256).max(10_000_000),
+    privacyTier: tier.nullable(),
+  }),
+  generation: z.strictObject({
+    systemPrompt: z.string().max(20_000),
+    temperature: z.number().min(0).max(2),
+    maxTokens: z.number().int().min(1).max(1_000_000).nullable(),
+  }),
+  server: z.strictObject({
+    enabled: z.boolean(),
+    port: z.number().int().min(1024).max(65535),
+  }),
+});
+
+const settingsPatch = z.strictObject({
+  routing: settingsSchema.shape.routing.partial().optional(),
+  local: settingsSchema.shape.local.partial().optional(),
+  cloud: settingsSchema.shape.cloud.partial().optional(),
+  generation: settingsSchema.shape.generation.partial().optional(),
+  server: settingsSchema.shape.server.partial().optional(),
+});
+
+/** One schema per channel; a test checks there is one for every channel. */
+export const requestSchemas = {
+  'app:info': empty,
+  'chat:send': z.strictObject({
+    conversationId: id.optional(),
+    content: z.string().trim().min(1, 'must not be empty').max(1_000_000),
+    options: generation.optional(),
+  }),
+  'chat:retry': z.strictObject({ conversationId: id, target: z.enum(['same', 'cloud']).optional() }),
+  'chat:cancel': z.strictObject({ requestId: id }),
+  'conversations:list': empty,
+  'conversations:get': z.strictObject({ id }),
+  'conversations:create': z.strictObject({ title: z.string().trim().min(1).max(200).optional() }),
+  'conversations:rename': z.strictObject({ id, title: z.string().trim().min(1, 'must not be empty').max(200) }),
+  'conversations:delete': z.strictObject({ id }),
+  'router:get': empty,
+  'router:setStrategy': z.strictObject({ strategy }),
+  'router:setPrivacyLock': z.strictObject({ lock: tier.nullable() }),
+  'metrics:get': empty,
+  'settings:get': empty,
+  'settings:set': z.strictObject({ patch: settingsPatch }),
+  'settings:setApiKey': z.strictObject({ apiKey: z.string().trim().min(1).max(4096).nullable() }),
+  'cloud:test': z.strictObject({ baseURL: httpUrl.optional(), model: z.string().min(1).max(200).optional(), apiKey: z.string().max(4096).optional() }),
+  'engine:status': empty,
+} satisfies Record<Channel, z.ZodType>;
+
+/** Validates a channel's request; throws INVALID_ARGUMENT naming the first bad field. */
+export function parseRequest<C extends Channel>(channel: C, raw: unknown): ChannelRequest<C> {
+  const result = requestSchemas[channel].safeParse(raw ?? {});
+  if (!result.success) throw invalidArgument(result.error);
+  return result.data as ChannelRequest<C>;
+}
+
+/** Validates complete settings (after a patch is merged), with field paths rooted at `patch`. */
+export function parseSettings(raw: unknown, root = 'patch'): Settings {
+  const result = settingsSchema.safeParse(raw);
+  if (!result.success) throw invalidArgument(result.error, root);
+  return result.data as Settings;
+}
+
+function invalidArgument(error: z.ZodError, root?: string): ServiceError {
+  const issue = error.issues[0];
+  const path = [...(root ? [root] : []), ...(issue?.path ?? []).map(String)].join('.');
+  const what = issue?.code === 'unrecognized_keys' ? `unknown field ${(issue as { keys?: string[] }).keys?.join(', ')}` : issue?.message ?? 'invalid';
+  return new ServiceError('INVALID_ARGUMENT', path ? `${path}: ${what}` : `Invalid request: ${what}`, path || undefined);
+}
