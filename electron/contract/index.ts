@@ -108,7 +108,8 @@ export interface RouterState {
   hasCloud: boolean;
 }
 
-export type EngineState = 'no-model' | 'loading' | 'ready' | 'error';
+/** no-model: none configured; not-loaded: configured, loads on first use; error: the last load failed. */
+export type EngineState = 'no-model' | 'not-loaded' | 'loading' | 'ready' | 'error';
 
 /** The local engine as the settings page and status bar show it. */
 export interface EngineStatus {

@@ -16,7 +16,11 @@ export interface LocalDriverOptions extends EngineOptions {
   maxQueue?: number;
   /** How long an aborted generation may take to stop before the host is killed and restarted. */
   abortGraceMs?: number;
+  /** Called when the model starts loading, finishes, fails, or the host dies. */
+  onStatusChange?: () => void;
 }
+
+export type LocalModelState = 'not-loaded' | 'loading' | 'ready' | 'error';
 
 interface PendingCall {
   resolve(value: unknown): void;
@@ -43,6 +47,8 @@ export class LocalDriver implements LlmDriver {
   private readonly queue: QueuedJob[] = [];
   private busy = false;
   private crashes = 0;
+  private loadError: DriverError | null = null;
+  private loadingNow = false;
 
   constructor(options: LocalDriverOptions) {
     this.options = options;
@@ -80,24 +86,50 @@ export class LocalDriver implements LlmDriver {
     return this.crashes;
   }
 
+  /** Where the model stands: not loaded yet, loading, ready, or failed to load (with why). */
+  status(): { state: LocalModelState; error: DriverError | null } {
+    if (this.loadingNow) return { state: 'loading', error: null };
+    if (this.engineInfo) return { state: 'ready', error: null };
+    if (this.loadError) return { state: 'error', error: this.loadError };
+    return { state: 'not-loaded', error: null };
+  }
+
   /** Starts the host and loads the model if that has not happened yet; resolves with the engine info. */
   async load(): Promise<EngineInfo> {
     if (!this.loaded) {
       const options: EngineOptions = { ...this.options };
       delete (options as Partial<LocalDriverOptions>).launcher;
-      this.loaded = this.call('load', options).then(
+      delete (options as Partial<LocalDriverOptions>).onStatusChange;
+      this.loadingNow = true;
+      this.notifyStatus();
+      const loading = this.call('load', options).then(
         (info) => {
-          this.engineInfo = info;
+          if (this.loaded === loading) {
+            this.engineInfo = info;
+            this.loadError = null;
+            this.loadingNow = false;
+            this.notifyStatus();
+          }
           return info;
         },
         (error: unknown) => {
           // A failed load is retried on the next request: the user may have fixed the file meanwhile.
-          this.loaded = null;
+          if (this.loaded === loading) {
+            this.loaded = null;
+            this.loadError = DriverError.from(error);
+            this.loadingNow = false;
+            this.notifyStatus();
+          }
           throw error;
         },
       );
+      this.loaded = loading;
     }
     return this.loaded;
+  }
+
+  private notifyStatus(): void {
+    this.options.onStatusChange?.();
   }
 
   /** Switches to another model (or other engine options) without restarting the app. */
@@ -105,6 +137,8 @@ export class LocalDriver implements LlmDriver {
     this.options = { ...this.options, ...options };
     this.engineInfo = null;
     this.loaded = null;
+    this.loadError = null;
+    this.loadingNow = false;
     if (this.host) await this.load();
   }
 
@@ -139,6 +173,7 @@ export class LocalDriver implements LlmDriver {
     this.host = null;
     this.loaded = null;
     this.engineInfo = null;
+    this.loadingNow = false;
     host?.kill();
     this.failAll(new DriverError('aborted', 'The local engine was stopped.'));
   }
@@ -288,11 +323,13 @@ export class LocalDriver implements LlmDriver {
     this.loaded = null;
     this.engineInfo = null;
     this.crashes++;
+    this.loadingNow = false;
     const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
     const detail = exit.output ? ` llama.cpp said: ${lastLine(exit.output)}` : '';
-    this.failAll(
-      new DriverError('inference_failed', `The local inference engine stopped unexpectedly (${how}); it restarts on the next request.${detail}`),
-    );
+    const error = new DriverError('inference_failed', `The local inference engine stopped unexpectedly (${how}); it restarts on the next request.${detail}`);
+    this.loadError = error;
+    this.failAll(error);
+    this.notifyStatus();
   }
 
   private restartHost(): void {
@@ -300,8 +337,10 @@ export class LocalDriver implements LlmDriver {
     this.host = null;
     this.loaded = null;
     this.engineInfo = null;
+    this.loadingNow = false;
     host?.kill();
     this.failAll(new DriverError('aborted', 'The local engine was restarted after a cancelled generation did not stop.'));
+    this.notifyStatus();
   }
 
   private failAll(error: DriverError): void {

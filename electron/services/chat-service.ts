@@ -3,7 +3,7 @@
  * batched `chat:delta` events and the stored answer (or the error) as one `chat:done`.
  */
 import { randomUUID } from 'node:crypto';
-import { codeForKind, type AnswerMeta, type ChannelRequest, type ChannelResponse, type ChatMessageRecord, type Settings } from '../contract/index.js';
+import { codeForKind, type AnswerMeta, type Result, type ChannelRequest, type ChannelResponse, type ChatMessageRecord, type Settings } from '../contract/index.js';
 import { DeltaBatcher } from '../core/delta-batcher.js';
 import type { ChatMessage, CompletionResponse } from '../core/types.js';
 import type { ConversationStore } from './conversation-store.js';
@@ -75,12 +75,13 @@ export class ChatService {
     const requestId = randomUUID();
     const key = `${conversationId}/${requestId}`;
     const controller = new AbortController();
-    const done = this.run(conversationId, requestId, options, forceCloud, controller.signal).finally(() => this.running.delete(key));
+    const done = this.run(key, conversationId, requestId, options, forceCloud, controller.signal);
     this.running.set(key, { controller, done });
     return requestId;
   }
 
   private async run(
+    key: string,
     conversationId: string,
     requestId: string,
     options: NonNullable<ChannelRequest<'chat:send'>['options']>,
@@ -95,7 +96,7 @@ export class ChatService {
     if (settings.generation.systemPrompt.trim()) messages.unshift({ role: 'system', content: settings.generation.systemPrompt });
     const batcher = new DeltaBatcher((text) => this.events.emit('chat:delta', { requestId, conversationId, text }), DELTA_INTERVAL_MS);
     const maxTokens = options.maxTokens ?? settings.generation.maxTokens ?? undefined;
-    let failure: unknown = null;
+    let result: Result<ChatMessageRecord>;
     try {
       const response = await this.routing.complete(
         {
@@ -111,14 +112,15 @@ export class ChatService {
       batcher.flush();
       const message: ChatMessageRecord = { id: randomUUID(), role: 'assistant', content: response.text, createdAt: Date.now(), meta: metaFor(response) };
       if (this.conversations.exists(conversationId)) await this.conversations.putMessage(conversationId, message);
-      this.events.emit('chat:done', { requestId, conversationId, result: ok(message) });
+      result = ok(message);
     } catch (error) {
-      failure = error;
       batcher.flush();
-      this.events.emit('chat:done', { requestId, conversationId, result: fail(error) });
-    } finally {
-      this.routing.afterRequest(failure);
+      result = fail(error);
     }
+    // Finished before anyone hears of it: a cancel after `chat:done` must find nothing to cancel.
+    this.running.delete(key);
+    this.events.emit('chat:done', { requestId, conversationId, result });
+    this.events.emit('engine:update', this.routing.engineStatus());
   }
 }
 

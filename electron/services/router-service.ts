@@ -5,7 +5,7 @@
 import { DriverError } from '../core/errors.js';
 import { RoutingDriver } from '../core/router.js';
 import type { CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
-import type { AppError, ConnectionTest, EngineStatus, RouterState, Settings } from '../contract/index.js';
+import type { ConnectionTest, EngineStatus, RouterState, Settings } from '../contract/index.js';
 import type { HostLauncher } from '../drivers/host-process.js';
 import { LocalDriver } from '../drivers/local-driver.js';
 import { RemoteDriver } from '../drivers/remote-driver.js';
@@ -42,8 +42,6 @@ export class RouterService {
   private remote: RemoteDriver | null = null;
   private settings: Settings;
   private apiKey: string | null;
-  private engineError: AppError | null = null;
-  private loading = false;
   private crashesBefore = 0;
   private metricsTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -79,31 +77,19 @@ export class RouterService {
     this.router.setPrivacyLock(next.routing.privacyLock);
     this.router.setTimeouts({ firstTokenTimeoutMs: next.routing.firstTokenTimeoutMs, idleTimeoutMs: next.routing.idleTimeoutMs });
     this.router.setCircuitBreaker({ threshold: next.routing.circuitThreshold, cooldownMs: next.routing.circuitCooldownMs });
-    if (JSON.stringify(prev.local) !== JSON.stringify(next.local)) this.buildLocal();
+    if (JSON.stringify(prev.local) !== JSON.stringify(next.local)) {
+      this.buildLocal();
+      // Like LM Studio: choosing a model loads it, so the first message does not wait.
+      this.warmUp();
+    }
     if (keyChanged || JSON.stringify(prev.cloud) !== JSON.stringify(next.cloud)) this.buildRemote();
     this.options.events.emit('router:update', this.state());
   }
 
   /** Loads the local model in the background so the first message does not wait for it. */
   warmUp(): void {
-    const local = this.local;
-    if (!local) return;
-    this.loading = true;
-    this.engineError = null;
-    this.emitEngine();
-    local.load().then(
-      () => {
-        if (this.local !== local) return;
-        this.loading = false;
-        this.emitEngine();
-      },
-      (error: unknown) => {
-        if (this.local !== local) return;
-        this.loading = false;
-        this.engineError = toAppError(error);
-        this.emitEngine();
-      },
-    );
+    // A failed load shows in the engine status; the request that needs the model reports it too.
+    this.local?.load().catch(() => {});
   }
 
   /** Routes one request with the current strategy, or a forced one. */
@@ -126,27 +112,15 @@ export class RouterService {
 
   engineStatus(): EngineStatus {
     const local = this.local;
-    const info = local?.info() ?? null;
-    let state: EngineStatus['state'] = 'no-model';
-    if (local) state = this.loading ? 'loading' : info ? 'ready' : this.engineError ? 'error' : 'loading';
+    const status = local?.status();
     return {
-      state,
+      state: status?.state ?? 'no-model',
       modelPath: this.settings.local.modelPath,
-      info,
-      error: this.engineError,
+      info: local?.info() ?? null,
+      error: status?.error ? toAppError(status.error) : null,
       queueLength: local?.queueLength() ?? 0,
       crashes: this.crashesBefore + (local?.crashCount() ?? 0),
     };
-  }
-
-  /** Called after each answer: a load failure or a crash shows up in the engine status. */
-  afterRequest(error: unknown): void {
-    if (this.local && !this.local.info() && error instanceof DriverError && error.kind !== 'aborted' && error.kind !== 'privacy_blocked') {
-      this.engineError = toAppError(error);
-    } else if (this.local?.info()) {
-      this.engineError = null;
-    }
-    this.emitEngine();
   }
 
   /** Tries the saved cloud endpoint or the given one. */
@@ -175,7 +149,6 @@ export class RouterService {
       void previous.dispose();
     }
     const { modelPath, threads, gpuLayers, contextSize } = this.settings.local;
-    this.engineError = null;
     this.local = modelPath
       ? new LocalDriver({
           modelPath,
@@ -183,10 +156,10 @@ export class RouterService {
           ...(threads === null ? {} : { threads }),
           ...(contextSize === null ? {} : { contextSize }),
           ...(this.options.launcher ? { launcher: this.options.launcher } : {}),
+          onStatusChange: () => this.emitEngine(),
         })
       : null;
     this.router.setPrimary(this.local ?? new NoLocalModel());
-    if (previous) this.warmUp();
     this.emitEngine();
   }
 
