@@ -1,0 +1,154 @@
+/**
+ * Conversations and the chat stream. Deltas are gathered and applied once per animation frame, so a model
+ * producing hundreds of tokens a second costs the window one update per frame.
+ */
+import type { AppError, ChatMessageRecord, ConversationSummary, Events, SpillwayApi } from '../../../../electron/contract/index.js';
+import { frameScheduler, type Scheduler } from './scheduler.js';
+
+/** A message as the chat view shows it: stored, or the answer still streaming, or a failed answer. */
+export interface UiMessage extends ChatMessageRecord {
+  streaming?: boolean;
+  error?: AppError;
+}
+
+export class ChatState {
+  conversations = $state<ConversationSummary[]>([]);
+  activeId = $state<string | null>(null);
+  messages = $state<UiMessage[]>([]);
+  /** The request being answered in the active conversation. */
+  runningRequest = $state<string | null>(null);
+  error = $state<AppError | null>(null);
+  readonly busy = $derived(this.runningRequest !== null);
+
+  private readonly pending = new Map<string, string>();
+  private flushScheduled = false;
+
+  constructor(
+    private readonly api: SpillwayApi,
+    private readonly schedule: Scheduler = frameScheduler,
+  ) {
+    api.on('chat:delta', (p) => this.onDelta(p));
+    api.on('chat:done', (p) => void this.onDone(p));
+  }
+
+  async load(): Promise<void> {
+    const result = await this.api.conversationsList({});
+    if (result.ok) this.conversations = result.value;
+    else this.error = result.error;
+  }
+
+  async select(id: string): Promise<void> {
+    const result = await this.api.conversationsGet({ id });
+    if (!result.ok) {
+      this.error = result.error;
+      return;
+    }
+    this.activeId = id;
+    this.messages = result.value.messages;
+    this.runningRequest = null;
+  }
+
+  newConversation(): void {
+    this.activeId = null;
+    this.messages = [];
+    this.runningRequest = null;
+  }
+
+  async rename(id: string, title: string): Promise<boolean> {
+    const result = await this.api.conversationsRename({ id, title });
+    if (!result.ok) {
+      this.error = result.error;
+      return false;
+    }
+    await this.load();
+    return true;
+  }
+
+  async remove(id: string): Promise<void> {
+    const result = await this.api.conversationsDelete({ id });
+    if (!result.ok) {
+      this.error = result.error;
+      return;
+    }
+    if (this.activeId === id) this.newConversation();
+    await this.load();
+  }
+
+  /** Sends a message; the answer streams into `messages`. */
+  async send(content: string): Promise<boolean> {
+    const text = content.trim();
+    if (!text || this.busy) return false;
+    this.error = null;
+    const result = await this.api.chatSend({ content: text, ...(this.activeId ? { conversationId: this.activeId } : {}) });
+    if (!result.ok) {
+      this.error = result.error;
+      return false;
+    }
+    const { requestId, conversationId, userMessageId } = result.value;
+    if (this.activeId !== conversationId) {
+      this.activeId = conversationId;
+      this.messages = [];
+    }
+    this.messages.push({ id: userMessageId, role: 'user', content: text, createdAt: Date.now() });
+    this.startAnswer(requestId);
+    void this.load();
+    return true;
+  }
+
+  /** Answers the last message again on the cloud (after an incomplete or failed local answer). */
+  async retryOnCloud(): Promise<void> {
+    if (!this.activeId || this.busy) return;
+    const result = await this.api.chatRetry({ conversationId: this.activeId, target: 'cloud' });
+    if (!result.ok) {
+      this.error = result.error;
+      return;
+    }
+    const lastUser = this.messages.findLastIndex((m) => m.role === 'user');
+    this.messages.splice(lastUser + 1);
+    this.startAnswer(result.value.requestId);
+  }
+
+  /** Stops the running answer; what has streamed is kept. */
+  async stop(): Promise<void> {
+    if (this.runningRequest) await this.api.chatCancel({ requestId: this.runningRequest });
+  }
+
+  dismissError(): void {
+    this.error = null;
+  }
+
+  private startAnswer(requestId: string): void {
+    this.runningRequest = requestId;
+    this.messages.push({ id: `pending-${requestId}`, role: 'assistant', content: '', createdAt: Date.now(), streaming: true });
+  }
+
+  private onDelta(p: Events['chat:delta']): void {
+    if (p.requestId !== this.runningRequest) return;
+    this.pending.set(p.requestId, (this.pending.get(p.requestId) ?? '') + p.text);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.schedule(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const [requestId, text] of this.pending) {
+      const message = this.messages.find((m) => m.id === `pending-${requestId}`);
+      if (message) message.content += text;
+    }
+    this.pending.clear();
+  }
+
+  private async onDone(p: Events['chat:done']): Promise<void> {
+    if (p.requestId === this.runningRequest) {
+      this.flush();
+      const at = this.messages.findIndex((m) => m.id === `pending-${p.requestId}`);
+      if (at !== -1) {
+        const streamed = this.messages[at]!;
+        this.messages[at] = p.result.ok ? p.result.value : { ...streamed, streaming: false, error: p.result.error };
+      }
+      this.runningRequest = null;
+    }
+    await this.load();
+  }
+}

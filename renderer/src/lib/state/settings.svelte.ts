@@ -1,0 +1,80 @@
+/** Settings, the engine's state and app notices. Saving is all or nothing: the services validate. */
+import type {
+  AppError,
+  ConnectionTest,
+  EngineStatus,
+  Notice,
+  PublicSettings,
+  SettingsPatch,
+  SpillwayApi,
+} from '../../../../electron/contract/index.js';
+
+export class SettingsState {
+  settings = $state<PublicSettings | null>(null);
+  engine = $state<EngineStatus | null>(null);
+  notices = $state<Notice[]>([]);
+  mode = $state<'desktop' | 'headless'>('desktop');
+  /** The last refused save, with the field it names. */
+  error = $state<AppError | null>(null);
+  testing = $state(false);
+  testResult = $state<{ ok: true; value: ConnectionTest } | { ok: false; error: AppError } | null>(null);
+  /** First run: nothing to answer with yet. */
+  readonly needsSetup = $derived(
+    this.settings !== null && this.settings.local.modelPath === null && (this.settings.cloud.baseURL === null || this.settings.cloud.model === ''),
+  );
+
+  constructor(private readonly api: SpillwayApi) {
+    api.on('settings:update', (s) => {
+      this.settings = s;
+    });
+    api.on('engine:update', (e) => {
+      this.engine = e;
+    });
+    api.on('notice', (n) => {
+      this.notices.push(n);
+    });
+  }
+
+  async load(): Promise<void> {
+    const [settings, engine, info] = await Promise.all([this.api.settingsGet({}), this.api.engineStatus({}), this.api.appInfo({})]);
+    if (settings.ok) this.settings = settings.value;
+    if (engine.ok) this.engine = engine.value;
+    if (info.ok) {
+      this.notices = info.value.notices;
+      this.mode = info.value.mode;
+    }
+  }
+
+  /** Applies a patch; on refusal nothing changes and `error` names the field. */
+  async save(patch: SettingsPatch): Promise<boolean> {
+    const result = await this.api.settingsSet({ patch });
+    if (!result.ok) {
+      this.error = result.error;
+      return false;
+    }
+    this.error = null;
+    this.settings = result.value;
+    return true;
+  }
+
+  async setApiKey(apiKey: string | null): Promise<boolean> {
+    const result = await this.api.settingsSetApiKey({ apiKey });
+    if (!result.ok) {
+      this.error = result.error;
+      return false;
+    }
+    this.error = null;
+    this.settings = result.value;
+    return true;
+  }
+
+  async testConnection(override: { baseURL?: string; model?: string; apiKey?: string } = {}): Promise<void> {
+    this.testing = true;
+    this.testResult = await this.api.cloudTest(override);
+    this.testing = false;
+  }
+
+  dismissNotice(id: string): void {
+    this.notices = this.notices.filter((n) => n.id !== id);
+  }
+}
