@@ -88,6 +88,26 @@ describe('ChatState', () => {
     assert.equal(chat.busy, false);
   });
 
+  test('an answer that finishes before chat:send returns is still shown', async () => {
+    let fire!: ReturnType<typeof fakeApi>['fire'];
+    const fake = fakeApi({
+      chatSend: async () => {
+        // The service failed so fast that its events overtook the reply.
+        fire('chat:delta', { requestId: 'r1', conversationId: 'c1', text: 'Early' });
+        fire('chat:done', { requestId: 'r1', conversationId: 'c1', result: { ok: false, error: { code: 'PRIVACY_BLOCKED', message: 'blocked', retryable: false } } });
+        return { ok: true, value: { requestId: 'r1', conversationId: 'c1', userMessageId: 'u1' } };
+      },
+      conversationsList: () => ok([]),
+    });
+    fire = fake.fire;
+    const chat = new ChatState(fake.api, (cb) => cb());
+    await chat.send('Hi');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(chat.busy, false);
+    assert.equal(chat.messages[1]!.content, 'Early');
+    assert.equal(chat.messages[1]!.error?.code, 'PRIVACY_BLOCKED');
+  });
+
   test('an empty message is not sent; a refused send shows the error', async () => {
     const { api, calls } = fakeApi({
       chatSend: () => Promise.resolve({ ok: false, error: { code: 'INVALID_ARGUMENT', message: 'content: must not be empty', retryable: false, field: 'content' } }),

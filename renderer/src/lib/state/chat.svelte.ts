@@ -22,6 +22,11 @@ export class ChatState {
 
   private readonly pending = new Map<string, string>();
   private flushScheduled = false;
+  /**
+   * Events that arrive before `chat:send` has returned the request id (a fast failure can beat the reply),
+   * kept briefly so the answer they belong to can claim them.
+   */
+  private readonly early = new Map<string, { text: string; done?: Events['chat:done'] }>();
 
   constructor(
     private readonly api: SpillwayApi,
@@ -119,11 +124,28 @@ export class ChatState {
 
   private startAnswer(requestId: string): void {
     this.runningRequest = requestId;
-    this.messages.push({ id: `pending-${requestId}`, role: 'assistant', content: '', createdAt: Date.now(), streaming: true });
+    const early = this.early.get(requestId);
+    this.early.delete(requestId);
+    this.messages.push({ id: `pending-${requestId}`, role: 'assistant', content: early?.text ?? '', createdAt: Date.now(), streaming: true });
+    if (early?.done) void this.onDone(early.done);
+  }
+
+  private remember(requestId: string): { text: string; done?: Events['chat:done'] } {
+    let entry = this.early.get(requestId);
+    if (!entry) {
+      entry = { text: '' };
+      this.early.set(requestId, entry);
+      // Events of answers started elsewhere (another window) are never claimed: keep only a few.
+      if (this.early.size > 32) this.early.delete(this.early.keys().next().value!);
+    }
+    return entry;
   }
 
   private onDelta(p: Events['chat:delta']): void {
-    if (p.requestId !== this.runningRequest) return;
+    if (p.requestId !== this.runningRequest) {
+      this.remember(p.requestId).text += p.text;
+      return;
+    }
     this.pending.set(p.requestId, (this.pending.get(p.requestId) ?? '') + p.text);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -140,7 +162,8 @@ export class ChatState {
   }
 
   private async onDone(p: Events['chat:done']): Promise<void> {
-    if (p.requestId === this.runningRequest) {
+    if (p.requestId !== this.runningRequest) this.remember(p.requestId).done = p;
+    else {
       this.flush();
       const at = this.messages.findIndex((m) => m.id === `pending-${p.requestId}`);
       if (at !== -1) {

@@ -1,0 +1,179 @@
+/// <reference lib="dom" />
+/**
+ * The UI end to end in Debian's Chromium against headless mode: real services, the generated test model
+ * as the local driver, and an OpenAI-compatible test server on 127.0.0.1 as the cloud. Screenshots of each
+ * state go to test-results/e2e/ (not committed).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { AppServices } from '../../electron/services/app-services.js';
+import { MemorySecretStore } from '../../electron/services/secret-store.js';
+import { startServer, type RunningServer } from '../../electron/server/http-server.js';
+import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
+import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const STATIC_DIR = join(import.meta.dirname, '../../dist/renderer');
+const SHOTS = join(import.meta.dirname, '../../test-results/e2e');
+const CLOUD_REPLY = 'Hello from the cloud.';
+
+let models: FixtureModels;
+let cloud: FakeOpenAIServer;
+let browser: Browser;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+async function startApp(setup: (s: AppServices) => Promise<void> = async () => {}): Promise<{ services: AppServices; server: RunningServer; page: Page }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'spillway-e2e-'));
+  const services = await AppServices.create({ dataDir, mode: 'headless', version: 'e2e', secrets: new MemorySecretStore() });
+  await setup(services);
+  const server = await startServer({ services, host: '127.0.0.1', port: 0, staticDir: STATIC_DIR });
+  const context = await browser.newContext({ viewport: { width: 1024, height: 700 } });
+  const page = await context.newPage();
+  page.on('dialog', (dialog) => void dialog.dismiss());
+  cleanups.push(async () => {
+    await context.close();
+    await server.close();
+    await services.shutdown();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  await page.goto(server.url);
+  return { services, server, page };
+}
+
+async function setOrFail(services: AppServices, patch: Parameters<AppServices['call']>[1]): Promise<void> {
+  const result = await services.call('settings:set', { patch });
+  assert.ok(result.ok, JSON.stringify(result));
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+}
+
+const lastAnswer = (page: Page) => page.locator('article[data-role="assistant"]').last();
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+before(async () => {
+  assert.ok(existsSync(join(STATIC_DIR, 'index.html')), 'build the renderer first (npm test does: npm run build:renderer)');
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (see .ci/run)`);
+  mkdirSync(SHOTS, { recursive: true });
+  models = makeFixtureModels();
+  cloud = await startFakeOpenAI({ reply: CLOUD_REPLY, responseModel: 'cloud-model' });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+});
+
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  await browser?.close();
+  await cloud?.close();
+  models?.cleanup();
+});
+
+describe('the UI in Chromium against headless mode', () => {
+  test('a new user with nothing set up is offered the two ways to start', async () => {
+    const { page } = await startApp();
+    await page.getByTestId('first-run').waitFor();
+    assert.ok(await page.getByRole('button', { name: 'Set up a cloud endpoint' }).isVisible());
+    assert.ok(await page.getByLabel('Path to a .gguf file').isVisible());
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    assert.equal(overflow, false, 'fits 1024 px without horizontal scrolling');
+    await shot(page, '01-first-run');
+  });
+
+  describe('with a local model and a cloud endpoint', () => {
+    let app: Awaited<ReturnType<typeof startApp>>;
+    before(async () => {
+      app = await startApp((s) =>
+        setOrFail(s, {
+          local: { modelPath: models.answer },
+          // The test cloud is on loopback; call it standard so the privacy lock has something to block.
+          cloud: { baseURL: cloud.baseURL, model: 'cloud-model', privacyTier: 'standard' },
+        }),
+      );
+    });
+
+    test('a message streams in and carries a Local badge', async () => {
+      const { page } = app;
+      await page.getByText('May be sent to').waitFor();
+      await send(page, 'Hello there');
+      const badge = lastAnswer(page).getByTestId('answer-badge');
+      await badge.waitFor();
+      assert.equal(await badge.getAttribute('data-source'), 'local');
+      assert.match((await badge.textContent()) ?? '', /Local · answer-model/);
+      assert.equal((await lastAnswer(page).locator('.md').textContent())?.trim(), ANSWER);
+      assert.equal(await page.locator('aside li').count(), 1, 'the conversation appears in the side list');
+      await shot(page, '02-local-answer');
+    });
+
+    test('Cloud only answers from the cloud with a Cloud badge', async () => {
+      const { page } = app;
+      await page.getByRole('radio', { name: 'Cloud only' }).click();
+      await send(page, 'And from the cloud?');
+      const badge = lastAnswer(page).getByTestId('answer-badge');
+      await badge.waitFor();
+      assert.equal(await badge.getAttribute('data-source'), 'cloud');
+      assert.equal((await lastAnswer(page).locator('.md').textContent())?.trim(), CLOUD_REPLY);
+      await shot(page, '03-cloud-answer');
+    });
+
+    test('with the local model broken, Local first spills over, says why, and the counter moves', async () => {
+      const { page, services } = app;
+      await setOrFail(services, { local: { modelPath: models.missing } });
+      await page.getByRole('radio', { name: 'Local first' }).click();
+      await send(page, 'Try local first');
+      const reason = lastAnswer(page).getByTestId('spill-reason');
+      await reason.waitFor();
+      assert.match((await reason.textContent()) ?? '', /Local model failed: The model file does not exist.*answered by cloud/);
+      await shot(page, '04-spillover');
+      await page.getByRole('button', { name: 'Metrics' }).click();
+      const spillovers = page.locator('[data-metric="spillovers"]');
+      await spillovers.waitFor();
+      assert.equal(await spillovers.textContent(), '1');
+      await shot(page, '05-metrics');
+      await page.getByRole('button', { name: 'Chat' }).click();
+    });
+
+    test('with the privacy lock on, the failure is blocked and the cloud receives nothing', async () => {
+      const { page } = app;
+      await page.getByLabel('Never send anything off this computer').check();
+      await page.getByText('Nothing leaves this computer').waitFor();
+      const before = cloud.chatRequests().length;
+      await send(page, 'Keep this private');
+      const blocked = lastAnswer(page).getByTestId('answer-error');
+      await blocked.waitFor();
+      assert.equal(await blocked.getAttribute('data-code'), 'PRIVACY_BLOCKED');
+      assert.match((await blocked.textContent()) ?? '', /privacy lock/);
+      assert.equal(cloud.chatRequests().length, before, 'the cloud received nothing');
+      await shot(page, '06-privacy-blocked');
+      await page.getByLabel('Never send anything off this computer').uncheck();
+      await page.getByText('May be sent to').waitFor();
+    });
+
+    test('an answer containing <img onerror> and <script> renders inert', async () => {
+      const { page } = app;
+      cloud.setReply('Look <img src=x onerror="window.__pwned=1"> and <script>window.__pwned=2</script> **safe** end');
+      await page.getByRole('radio', { name: 'Cloud only' }).click();
+      await send(page, 'Show me something nasty');
+      const answer = lastAnswer(page);
+      await answer.getByTestId('answer-badge').waitFor();
+      assert.match((await answer.locator('.md').textContent()) ?? '', /Look.*end/s);
+      assert.equal(await answer.locator('.md img').count(), 0);
+      assert.equal(await answer.locator('.md script').count(), 0);
+      assert.equal(await answer.locator('.md strong').textContent(), 'safe');
+      await page.waitForTimeout(100);
+      assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+      await shot(page, '07-inert-markup');
+      cloud.setReply(CLOUD_REPLY);
+    });
+  });
+});
