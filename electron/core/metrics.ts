@@ -57,9 +57,8 @@ export class LatencyTracker {
     this.total.add(sample.totalMs);
     if (sample.timeToFirstTokenMs === null) return;
     this.ttft.add(sample.timeToFirstTokenMs);
-    // Generation speed after the first token, as LM Studio and Ollama report it: prompt processing is in TTFT.
-    const generating = sample.totalMs - sample.timeToFirstTokenMs;
-    if (sample.outputTokens >= 2 && generating > 0) this.tps.add(((sample.outputTokens - 1) * 1000) / generating);
+    const tps = tokensPerSecond(sample);
+    if (tps !== null) this.tps.add(tps);
   }
 
   snapshot(): DriverLatency {
@@ -80,6 +79,15 @@ export interface RoutingEvent {
   kind?: DriverErrorKind;
   reason?: string;
   latencyMs?: number;
+  /** For answers: output tokens per second after the first token. */
+  tokensPerSecond?: number;
+}
+
+/** Generation speed after the first token, as LM Studio and Ollama report it; null when it cannot be told. */
+export function tokensPerSecond(sample: LatencySample): number | null {
+  if (sample.timeToFirstTokenMs === null || sample.outputTokens < 2) return null;
+  const generating = sample.totalMs - sample.timeToFirstTokenMs;
+  return generating > 0 ? ((sample.outputTokens - 1) * 1000) / generating : null;
 }
 
 /** A bounded log that keeps the most recent events. */

@@ -5,7 +5,7 @@
  */
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitSnapshot } from './circuit-breaker.js';
 import { DriverError } from './errors.js';
-import { EventLog, LatencyTracker, type DriverLatency, type RoutingEvent, type RoutingOutcome } from './metrics.js';
+import { EventLog, LatencyTracker, tokensPerSecond, type DriverLatency, type RoutingEvent, type RoutingOutcome } from './metrics.js';
 import { mostPermissive, mostRestrictive, tierAllowed } from './privacy.js';
 import type {
   CompletionRequest,
@@ -309,7 +309,7 @@ export class RoutingDriver implements LlmDriver {
       this.breaker.success();
       this.counters.primarySuccesses++;
       this.observe(response);
-      this.record('primary', response.driverId, 'success', reason, undefined, response.timings.totalMs);
+      this.answered('primary', response, reason);
     }
     return { ...response, role: 'primary', routeReason: reason };
   }
@@ -324,7 +324,7 @@ export class RoutingDriver implements LlmDriver {
       } else {
         this.counters.fallbackSuccesses++;
         this.observe(response);
-        this.record('fallback', response.driverId, 'success', reason, undefined, response.timings.totalMs);
+        this.answered('fallback', response, reason);
       }
       return { ...response, role: 'fallback', routeReason: reason, ...(spilledAfter ? { spilledAfter: spilledAfter.toData() } : {}) };
     } catch (error) {
@@ -370,7 +370,20 @@ export class RoutingDriver implements LlmDriver {
     tracker.add({ timeToFirstTokenMs: response.timings.timeToFirstTokenMs, totalMs: response.timings.totalMs, outputTokens: response.usage.outputTokens });
   }
 
-  private record(role: DriverRole, driverId: string, outcome: RoutingOutcome, reason?: string, kind?: DriverErrorKind, latencyMs?: number): void {
+  private answered(role: DriverRole, response: CompletionResponse, reason: string): void {
+    const tps = tokensPerSecond({ ...response.timings, outputTokens: response.usage.outputTokens });
+    this.record(role, response.driverId, 'success', reason, undefined, response.timings.totalMs, tps);
+  }
+
+  private record(
+    role: DriverRole,
+    driverId: string,
+    outcome: RoutingOutcome,
+    reason?: string,
+    kind?: DriverErrorKind,
+    latencyMs?: number,
+    tps?: number | null,
+  ): void {
     this.events.push({
       at: this.now(),
       driverId,
@@ -379,6 +392,7 @@ export class RoutingDriver implements LlmDriver {
       ...(kind ? { kind } : {}),
       ...(reason ? { reason } : {}),
       ...(latencyMs === undefined ? {} : { latencyMs: Math.round(latencyMs * 100) / 100 }),
+      ...(tps === undefined || tps === null ? {} : { tokensPerSecond: Math.round(tps * 10) / 10 }),
     });
     this.changed();
   }

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { AppServices } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
 import { startServer, type RunningServer } from '../../electron/server/http-server.js';
@@ -49,12 +49,19 @@ async function setOrFail(services: AppServices, patch: Parameters<AppServices['c
   assert.ok(result.ok, JSON.stringify(result));
 }
 
+const answers = (page: Page) => page.locator('article[data-role="assistant"]');
+let current: Locator | null = null;
+
+/** Sends with Enter and points `lastAnswer` at the answer this message gets (not an earlier one). */
 async function send(page: Page, text: string): Promise<void> {
+  const before = await answers(page).count();
   await page.getByLabel('Message').fill(text);
   await page.getByLabel('Message').press('Enter');
+  current = answers(page).nth(before);
+  await current.waitFor();
 }
 
-const lastAnswer = (page: Page) => page.locator('article[data-role="assistant"]').last();
+const lastAnswer = (page: Page): Locator => current ?? answers(page).last();
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
@@ -174,6 +181,51 @@ describe('the UI in Chromium against headless mode', () => {
       assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
       await shot(page, '07-inert-markup');
       cloud.setReply(CLOUD_REPLY);
+    });
+
+    test('an answer cut off mid-stream is marked incomplete and can be retried on the cloud', async () => {
+      const { page } = app;
+      cloud.failNext({ kind: 'mid-stream-error', afterChunks: 2 });
+      await send(page, 'This one breaks');
+      const incomplete = lastAnswer(page).getByTestId('incomplete');
+      await incomplete.waitFor();
+      assert.match((await incomplete.textContent()) ?? '', /Incomplete/);
+      await shot(page, '08-incomplete');
+      const count = await answers(page).count();
+      await incomplete.getByRole('button', { name: 'Retry on cloud' }).click();
+      await page.locator('[data-testid="incomplete"]').waitFor({ state: 'detached' });
+      const retried = answers(page).nth(count - 1);
+      await retried.getByTestId('answer-badge').waitFor();
+      assert.equal((await retried.locator('.md').textContent())?.trim(), CLOUD_REPLY);
+      assert.equal(await answers(page).count(), count, 'the retried answer replaced the cut-off one');
+    });
+
+    test('a fast local stream stays responsive and loses or repeats no text', async () => {
+      const { page, services } = app;
+      await setOrFail(services, { local: { modelPath: models.loop }, generation: { maxTokens: 400 } });
+      await page.getByRole('radio', { name: 'Local only' }).click();
+      // A fresh conversation: the loop model's 512-token context cannot hold the one above.
+      await page.getByRole('button', { name: 'New conversation' }).click();
+      await send(page, 'Go fast');
+      await page.locator('article[data-role="assistant"][aria-busy="true"]').waitFor();
+      // While text streams, the page must keep answering within a frame or two.
+      const lags: number[] = [];
+      while ((await page.locator('article[data-role="assistant"][aria-busy="true"]').count()) > 0 && lags.length < 50) {
+        lags.push(await page.evaluate(() => new Promise<number>((resolve) => { const t = performance.now(); setTimeout(() => resolve(performance.now() - t), 0); })));
+      }
+      await lastAnswer(page).getByTestId('answer-badge').waitFor();
+      const shown = (await lastAnswer(page).locator('.md').textContent())?.trim() ?? '';
+      const list = await services.call('conversations:list', {});
+      assert.ok(list.ok);
+      const stored = await services.call('conversations:get', { id: list.value[0]!.id });
+      assert.ok(stored.ok);
+      const answer = stored.value.messages.at(-1)!;
+      assert.equal(shown, answer.content.trim());
+      assert.equal(answer.meta?.usage.outputTokens, 400);
+      assert.equal(shown.split(' ').length, 400, 'every one of the 400 words, once');
+      const tps = answer.meta?.tokensPerSecond ?? 0;
+      assert.ok(Math.max(...lags, 0) < 250, `the page stalled for ${Math.max(...lags)} ms while streaming at ${tps} tok/s`);
+      await shot(page, '09-fast-stream');
     });
   });
 });

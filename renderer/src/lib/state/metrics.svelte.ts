@@ -5,6 +5,7 @@ export interface ChartPoint {
   /** Seconds since the epoch (uPlot's time axis). */
   t: number;
   latencyMs: number;
+  tokensPerSecond: number | null;
   source: 'local' | 'cloud';
 }
 
@@ -14,7 +15,7 @@ export class MetricsState {
   readonly points = $derived<ChartPoint[]>(
     (this.metrics?.events ?? [])
       .filter((e) => e.outcome === 'success' && e.latencyMs !== undefined)
-      .map((e) => ({ t: e.at / 1000, latencyMs: e.latencyMs!, source: e.role === 'fallback' ? 'cloud' : 'local' })),
+      .map((e) => ({ t: e.at / 1000, latencyMs: e.latencyMs!, tokensPerSecond: e.tokensPerSecond ?? null, source: e.role === 'fallback' ? 'cloud' : 'local' })),
   );
 
   constructor(private readonly api: SpillwayApi) {
