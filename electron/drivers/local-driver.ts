@@ -5,7 +5,7 @@
 import { basename } from 'node:path';
 import { DriverError } from '../core/errors.js';
 import type { ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
-import type { EngineInfo, EngineOptions, HostCall, HostMessage, HostResults } from '../inference/protocol.js';
+import type { EngineInfo, EngineOptions, HostCall, HostMessage, HostResults, ModelInspection } from '../inference/protocol.js';
 import { forkHostLauncher, type HostExit, type HostHandle, type HostLauncher } from './host-process.js';
 
 export interface LocalDriverOptions extends EngineOptions {
@@ -140,6 +140,11 @@ export class LocalDriver implements LlmDriver {
     this.loadError = null;
     this.loadingNow = false;
     if (this.host) await this.load();
+  }
+
+  /** Describes a GGUF file and whether it fits this machine, without loading it (the host starts if needed). */
+  inspect(path: string, contextSize?: number): Promise<ModelInspection> {
+    return this.call('inspect', { path, ...(contextSize === undefined ? {} : { contextSize }), ...(this.options.gpu === undefined ? {} : { gpu: this.options.gpu }) });
   }
 
   /** Counts the prompt's tokens with the model's tokenizer and chat template. */

@@ -26,7 +26,8 @@ export const DEFAULT_CONTEXT_CAP = 8192;
 let llamaPromise: Promise<Llama> | null = null;
 let llamaGpuSetting: EngineOptions['gpu'] | null = null;
 
-async function loadLlama(gpu: EngineOptions['gpu']): Promise<Llama> {
+/** The process-wide llama.cpp binding (one per GPU setting). */
+export async function loadLlama(gpu: EngineOptions['gpu']): Promise<Llama> {
   if (!llamaPromise || llamaGpuSetting !== gpu) {
     llamaGpuSetting = gpu;
     llamaPromise = getLlama({ gpu: gpu ?? 'auto', build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
@@ -54,6 +55,8 @@ export class Engine {
     private readonly context: LlamaContext,
     private readonly chat: LlamaChat,
     readonly info: EngineInfo,
+    /** The GPU setting the model was loaded with, so inspections use the same backend. */
+    readonly gpuSetting: EngineOptions['gpu'],
   ) {}
 
   /** Validates the file, loads the model and creates its context. */
@@ -104,7 +107,7 @@ export class Engine {
       gpuLayers: model.gpuLayers,
       loadMs: performance.now() - started,
     };
-    return new Engine(llama, model, context, chat, info);
+    return new Engine(llama, model, context, chat, info, options.gpu ?? 'auto');
   }
 
   /** Counts the prompt's tokens exactly as generation will see them (chat template included). */

@@ -5,7 +5,8 @@
  */
 import { DeltaBatcher } from '../core/delta-batcher.js';
 import { DriverError } from '../core/errors.js';
-import { Engine } from './engine.js';
+import { Engine, loadLlama } from './engine.js';
+import { inspectModel } from './inspect.js';
 import type { HostCall, HostMessage, HostRequest } from './protocol.js';
 
 interface ParentPort {
@@ -54,6 +55,8 @@ async function handle(call: HostCall): Promise<unknown> {
     }
     case 'countTokens':
       return requireEngine().countTokens(call.params.messages);
+    case 'inspect':
+      return inspectModel(call.params.path, await loadLlama(call.params.gpu ?? engine?.gpuSetting ?? 'auto'), call.params.contextSize);
     case 'unload': {
       const previous = engine;
       engine = null;

@@ -53,6 +53,28 @@ export interface HostCompletion {
   stopReason: Exclude<StopReason, 'error'>;
 }
 
+/** A GGUF file described for the model manager, with a fit estimate for this machine. */
+export interface ModelInspection {
+  path: string;
+  name: string;
+  architecture: string;
+  /** Total parameter count. */
+  parameters: number;
+  /** e.g. Q4_K_M; null when the file does not say. */
+  quantization: string | null;
+  fileSizeBytes: number;
+  trainedContextSize: number;
+  fit: {
+    /** gpu: fully offloaded; partial-gpu: some layers on the GPU; ram: CPU only; too-large: does not fit. */
+    verdict: 'gpu' | 'partial-gpu' | 'ram' | 'too-large';
+    contextSize: number;
+    gpuLayers: number;
+    ramBytes: number;
+    vramBytes: number;
+    backend: Backend;
+  };
+}
+
 export interface GenerateParams {
   messages: ChatMessage[];
   maxTokens?: number;
@@ -65,7 +87,8 @@ export type HostCall =
   | { kind: 'call'; id: number; method: 'load'; params: EngineOptions }
   | { kind: 'call'; id: number; method: 'complete'; params: GenerateParams }
   | { kind: 'call'; id: number; method: 'countTokens'; params: { messages: ChatMessage[] } }
-  | { kind: 'call'; id: number; method: 'unload'; params: Record<string, never> };
+  | { kind: 'call'; id: number; method: 'unload'; params: Record<string, never> }
+  | { kind: 'call'; id: number; method: 'inspect'; params: { path: string; contextSize?: number; gpu?: EngineOptions['gpu'] } };
 
 export type HostRequest = HostCall | { kind: 'abort'; id: number };
 
@@ -74,6 +97,7 @@ export interface HostResults {
   complete: HostCompletion;
   countTokens: number;
   unload: null;
+  inspect: ModelInspection;
 }
 
 export type HostMessage =
