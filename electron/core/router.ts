@@ -207,6 +207,7 @@ export class RoutingDriver implements LlmDriver {
         failure = overflow.error;
         fallbackFits = overflow.fallbackFits;
       } else {
+        request.onRoute?.({ role: 'primary', driverId: primary.id, model: primary.modelName() });
         const response = await runWithTimeouts(primary, { ...request, onText: stream.onText }, this.timeouts);
         return this.primaryAnswered(response, decision, strategy);
       }
@@ -316,6 +317,7 @@ export class RoutingDriver implements LlmDriver {
 
   private async runFallback(fallback: LlmDriver, request: CompletionRequest, reason: string, spilledAfter: DriverError | undefined): Promise<CompletionResponse> {
     const stream = new StreamTap(request);
+    request.onRoute?.({ role: 'fallback', driverId: fallback.id, model: fallback.modelName() });
     try {
       const response = await fallback.complete({ ...request, onText: stream.onText });
       if (response.stopReason === 'aborted') {

@@ -41,6 +41,8 @@ export interface CompletionRequest extends SamplingOptions {
   signal?: AbortSignal;
   /** Called with each piece of streamed text, in order. */
   onText?: (delta: string) => void;
+  /** Called by the router each time it hands the request to a driver, before that driver streams. */
+  onRoute?: (route: { role: DriverRole; driverId: string; model: string }) => void;
 }
 
 /** Token counts of one completion. */

@@ -1218,3 +1218,25 @@ describe('ScriptedDriver fixture', { timeout: 5000 }, () => {
     assert.equal(counting.calls, 3);
   });
 });
+
+describe('onRoute', () => {
+  it('tells the caller which driver gets the request before that driver streams', async () => {
+    const primary = local({ script: { fail: 'inference_failed' } });
+    const fallback = cloud({ script: { reply: 'from the cloud', pieces: ['from ', 'the cloud'] } });
+    const router = new RoutingDriver({ primary, fallback });
+    const seen: string[] = [];
+    await router.complete({
+      messages: [{ role: 'user', content: 'hi' }],
+      onRoute: (r) => seen.push(`route:${r.role}:${r.driverId}:${r.model}`),
+      onText: (t) => seen.push(`text:${t}`),
+    });
+    assert.deepEqual(seen, ['route:primary:local:local-model', 'route:fallback:cloud:cloud-model', 'text:from ', 'text:the cloud']);
+  });
+
+  it('under cloud only, only the fallback is announced', async () => {
+    const router = new RoutingDriver({ primary: local(), fallback: cloud(), strategy: 'fallback-only' });
+    const roles: string[] = [];
+    await router.complete({ messages: [{ role: 'user', content: 'hi' }], onRoute: (r) => roles.push(r.role) });
+    assert.deepEqual(roles, ['fallback']);
+  });
+});

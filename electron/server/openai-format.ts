@@ -1,0 +1,161 @@
+/**
+ * The OpenAI Chat Completions wire format: request validation, response and chunk shapes, and errors in
+ * OpenAI's `{ error: { message, type, code, param } }` form so existing clients and SDKs understand them.
+ */
+import { z } from 'zod';
+import type { ErrorCode } from '../contract/index.js';
+import { DriverError } from '../core/errors.js';
+import type { ChatMessage, CompletionResponse, StopReason } from '../core/types.js';
+import { toAppError } from '../services/errors.js';
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const maxTokens = z.number().int().min(1).max(1_000_000).nullish();
+
+/** The fields Spillway uses; other OpenAI fields (tools, top_p, user, …) are accepted and ignored. */
+export const chatCompletionBody = z.object({
+  model: z.string().max(200).nullish(),
+  messages: z
+    .array(
+      z.object({
+        role: z.enum(['system', 'user', 'assistant']),
+        content: z.union([z.string(), z.array(textPart)], { error: 'must be a string or an array of {"type": "text", "text": …} parts' }),
+      }),
+    )
+    .min(1, 'must contain at least one message'),
+  max_tokens: maxTokens,
+  max_completion_tokens: maxTokens,
+  temperature: z.number().min(0).max(2).nullish(),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  // Several choices would mean several generations on a local model; refusing beats silently returning one.
+  n: z.literal(1, { error: 'only n = 1 is supported' }).nullish(),
+});
+
+export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
+
+/** The body's messages as drivers take them; text parts are joined by newlines. */
+export function toChatMessages(body: ChatCompletionBody): ChatMessage[] {
+  return body.messages.map((m) => ({
+    role: m.role,
+    content: typeof m.content === 'string' ? m.content : m.content.map((part) => part.text).join('\n'),
+  }));
+}
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; code: string | null; param: string | null };
+}
+
+/** An OpenAI-style error body; the type follows from the status as OpenAI's own API does it. */
+export function openAIError(status: number, message: string, code: string | null = null, param: string | null = null): OpenAIErrorBody {
+  return { error: { message, type: errorType(status), code, param } };
+}
+
+function errorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  return status >= 500 ? 'server_error' : 'invalid_request_error';
+}
+
+/** A 400 naming the first invalid field, e.g. `messages[0].content`. */
+export function invalidBodyError(error: z.ZodError): OpenAIErrorBody {
+  const issue = error.issues[0];
+  const param = (issue?.path ?? []).map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`)).join('');
+  const message = issue ? `${param ? `${param}: ` : ''}${issue.message}` : 'Invalid request body.';
+  return openAIError(400, message, 'invalid_value', param || null);
+}
+
+/** HTTP status per contract code; a Record so a new code cannot be forgotten. */
+const STATUS: Record<ErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  INVALID_REQUEST: 400,
+  CONTEXT_OVERFLOW: 400,
+  AUTH: 401,
+  FORBIDDEN: 403,
+  PRIVACY_BLOCKED: 403,
+  NOT_FOUND: 404,
+  MODEL_NOT_FOUND: 404,
+  RATE_LIMITED: 429,
+  // The client went away; nobody reads this, but logs should not call it a server error.
+  ABORTED: 499,
+  INTERNAL: 500,
+  INFERENCE_FAILED: 502,
+  NETWORK: 502,
+  BUSY: 503,
+  UNAVAILABLE: 503,
+  NO_FALLBACK: 503,
+  CIRCUIT_OPEN: 503,
+  TIMEOUT: 504,
+};
+
+/** Codes OpenAI clients already recognise (LangChain and others trim history on this one). */
+const OPENAI_CODES: Partial<Record<ErrorCode, string>> = { CONTEXT_OVERFLOW: 'context_length_exceeded' };
+
+export interface MappedFailure {
+  status: number;
+  body: OpenAIErrorBody;
+  headers: Record<string, string>;
+}
+
+/** Maps anything a routed completion threw (or an incomplete answer's failure) to status, body and headers. */
+export function mapFailure(error: unknown): MappedFailure {
+  const appError = toAppError(error);
+  const status = STATUS[appError.code];
+  const headers: Record<string, string> = {};
+  if (error instanceof DriverError && error.retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(error.retryAfterMs / 1000));
+  return { status, body: openAIError(status, appError.message, OPENAI_CODES[appError.code] ?? appError.code.toLowerCase()), headers };
+}
+
+/** The error for an answer that broke off mid-stream. */
+export function incompleteFailure(response: CompletionResponse): MappedFailure | null {
+  if (!response.incomplete) return null;
+  const failure = DriverError.fromData(response.incomplete);
+  return mapFailure(new DriverError(failure.kind, `The answer broke off after ${response.text.length} characters: ${failure.message}`));
+}
+
+export function finishReason(stop: StopReason): 'stop' | 'length' {
+  return stop === 'length' ? 'length' : 'stop';
+}
+
+export function usageOf(response: CompletionResponse) {
+  const { inputTokens, outputTokens } = response.usage;
+  return { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens };
+}
+
+/** A complete `chat.completion` object. */
+export function completionBody(id: string, created: number, response: CompletionResponse) {
+  return {
+    id,
+    object: 'chat.completion',
+    created,
+    model: response.model,
+    choices: [{ index: 0, message: { role: 'assistant', content: response.text }, logprobs: null, finish_reason: finishReason(response.stopReason) }],
+    usage: usageOf(response),
+  };
+}
+
+/** One `chat.completion.chunk`; with include_usage, every chunk but the last carries `usage: null`, as OpenAI's do. */
+export function chunkBody(
+  id: string,
+  created: number,
+  model: string,
+  delta: { role?: 'assistant'; content?: string },
+  finish: 'stop' | 'length' | null,
+  includeUsage: boolean,
+) {
+  return {
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    ...(includeUsage ? { usage: null } : {}),
+  };
+}
+
+/** The last chunk when usage was asked for: no choices, just the token counts. */
+export function usageChunkBody(id: string, created: number, response: CompletionResponse) {
+  return { id, object: 'chat.completion.chunk', created, model: response.model, choices: [], usage: usageOf(response) };
+}
