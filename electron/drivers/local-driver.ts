@@ -174,13 +174,7 @@ export class LocalDriver implements LlmDriver {
   /** Stops the host process; a later request starts it again. */
   async dispose(): Promise<void> {
     for (const job of this.queue.splice(0)) job.cancel();
-    const host = this.host;
-    this.host = null;
-    this.loaded = null;
-    this.engineInfo = null;
-    this.loadingNow = false;
-    host?.kill();
-    this.failAll(new DriverError('aborted', 'The local engine was stopped.'));
+    this.stopHost('The local engine was stopped.');
   }
 
   private async generate(request: CompletionRequest, started: number): Promise<CompletionResponse> {
@@ -338,13 +332,18 @@ export class LocalDriver implements LlmDriver {
   }
 
   private restartHost(): void {
+    this.stopHost('The local engine was restarted after a cancelled generation did not stop.');
+  }
+
+  /** Kills the host (the next request starts a fresh one) and ends every call still waiting on it. */
+  private stopHost(why: string): void {
     const host = this.host;
     this.host = null;
     this.loaded = null;
     this.engineInfo = null;
     this.loadingNow = false;
     host?.kill();
-    this.failAll(new DriverError('aborted', 'The local engine was restarted after a cancelled generation did not stop.'));
+    this.failAll(new DriverError('aborted', why));
     this.notifyStatus();
   }
 
