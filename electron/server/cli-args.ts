@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RoutingStrategy, SettingsPatch } from '../contract/index.js';
-import { defaultDataDir } from './paths.js';
+import { defaultDataDir } from '../services/paths.js';
 import { isLoopbackHost } from './security.js';
 
 export const DEFAULT_PORT = 8765;

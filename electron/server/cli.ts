@@ -9,7 +9,7 @@ import { AppServices } from '../services/app-services.js';
 import { MemorySecretStore } from '../services/secret-store.js';
 import { HELP_TEXT, parseServeArgs, REMOTE_KEY_ENV, STRATEGIES, UsageError, type ServeConfig } from './cli-args.js';
 import { startServer, type RunningServer } from './http-server.js';
-import { packageRoot } from './paths.js';
+import { packageRoot } from '../services/paths.js';
 
 /** Longest a shutdown may take before the process gives up waiting and exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;

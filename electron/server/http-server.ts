@@ -10,7 +10,7 @@ import { errorResult, handleAppApi } from './app-api.js';
 import { sendJson, sendText } from './http-util.js';
 import { handleOpenAI } from './openai-api.js';
 import { openAIError } from './openai-format.js';
-import { defaultStaticDir } from './paths.js';
+import { defaultStaticDir } from '../services/paths.js';
 import { allowedHostHeaders, assertBindAllowed, bearerMatches, hostAllowed, hostWithPort, isWildcardHost, originAllowed } from './security.js';
 import { serveStatic } from './static.js';
 

@@ -1,4 +1,4 @@
-/** Where headless mode keeps its data and finds its own files. */
+/** Where the app keeps its data and finds its own files (package root, built UI, catalog). */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
