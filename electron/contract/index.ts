@@ -4,9 +4,10 @@
  */
 import type { RouterMetrics } from '../core/router.js';
 import type { DriverErrorKind, PrivacyTier, RoutingStrategy, StopReason, Usage } from '../core/types.js';
-import type { EngineInfo } from '../inference/protocol.js';
+import type { EngineInfo, ModelInspection } from '../inference/protocol.js';
+import type { CatalogEntry } from '../services/models/catalog-schema.js';
 
-export type { RouterMetrics, PrivacyTier, RoutingStrategy };
+export type { RouterMetrics, PrivacyTier, RoutingStrategy, ModelInspection, CatalogEntry };
 
 // ---------------------------------------------------------------------------------------------- errors
 
@@ -169,14 +170,55 @@ export interface Settings {
     enabled: boolean;
     port: number;
   };
+  models: {
+    /** Where downloaded models go; null: `models` in the user data directory. */
+    dir: string | null;
+    /** GGUF files added from elsewhere on disk. */
+    extraPaths: string[];
+  };
 }
 
 /** A deep partial of Settings, for updates. */
 export type SettingsPatch = { [K in keyof Settings]?: Partial<Settings[K]> };
 
-/** Settings as callers see them: plus whether a key is stored, never the key. */
+/** Settings as callers see them: plus whether keys are stored, never the keys. */
 export interface PublicSettings extends Settings {
   cloudApiKeySet: boolean;
+  huggingFaceTokenSet: boolean;
+  /** The models folder actually in use (the default when `models.dir` is null). */
+  modelsDir: string;
+}
+
+/** A GGUF file the model manager knows: in the models folder or added from elsewhere. */
+export interface LocalModel {
+  path: string;
+  fileName: string;
+  sizeBytes: number;
+  source: 'models-folder' | 'added';
+  /** The model the local engine uses. */
+  active: boolean;
+  /** What the file is and whether it fits; null when it could not be read (see error). */
+  inspection: ModelInspection | null;
+  error: AppError | null;
+}
+
+export type DownloadState = 'queued' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled';
+
+/** One model download as the model manager shows it. */
+export interface DownloadInfo {
+  id: string;
+  /** What was asked for: a catalog id, `hf:…` or a URL. */
+  source: string;
+  label: string;
+  state: DownloadState;
+  bytesDone: number;
+  totalBytes: number | null;
+  percent: number | null;
+  bytesPerSecond: number;
+  etaSeconds: number | null;
+  error: AppError | null;
+  /** Where the finished model is. */
+  modelPath: string | null;
 }
 
 export interface ConnectionTest {
@@ -236,6 +278,25 @@ export interface Channels {
     response: ConnectionTest;
   };
   'engine:status': { request: Record<string, never>; response: EngineStatus };
+  /** Stores the Hugging Face token for gated models, encrypted like the cloud key (null removes it). */
+  'settings:setHfToken': { request: { token: string | null }; response: PublicSettings };
+  /** The models folder scanned plus added files, each with its fit estimate. */
+  'models:list': { request: Record<string, never>; response: LocalModel[] };
+  /** The curated catalog of recommended models. */
+  'models:catalog': { request: Record<string, never>; response: CatalogEntry[] };
+  /** Adds an existing GGUF file from anywhere on disk. */
+  'models:add': { request: { path: string }; response: LocalModel };
+  /** Makes a model the local engine's; it loads without restarting the app. */
+  'models:setActive': { request: { path: string }; response: EngineStatus };
+  /** Deletes a downloaded model's file, or forgets an added one (its file is left alone). */
+  'models:delete': { request: { path: string }; response: { deleted: true } };
+  /** Starts a download: a catalog id (with a quantization), `hf:<user>/<repo>:<quant>`, `hf:<user>/<repo>/<file>.gguf` or an https URL. */
+  'models:download': { request: { source: string; quantization?: string }; response: DownloadInfo };
+  'models:downloads': { request: Record<string, never>; response: DownloadInfo[] };
+  'models:pauseDownload': { request: { id: string }; response: DownloadInfo };
+  'models:resumeDownload': { request: { id: string }; response: DownloadInfo };
+  /** Stops a download and removes everything it wrote. */
+  'models:cancelDownload': { request: { id: string }; response: DownloadInfo };
 }
 
 export type Channel = keyof Channels;
@@ -262,6 +323,17 @@ export const CHANNELS = [
   'settings:setApiKey',
   'cloud:test',
   'engine:status',
+  'settings:setHfToken',
+  'models:list',
+  'models:catalog',
+  'models:add',
+  'models:setActive',
+  'models:delete',
+  'models:download',
+  'models:downloads',
+  'models:pauseDownload',
+  'models:resumeDownload',
+  'models:cancelDownload',
 ] as const satisfies readonly Channel[];
 
 // Compile-time check that CHANNELS lists every channel exactly.
@@ -282,6 +354,8 @@ export interface Events {
   'engine:update': EngineStatus;
   'settings:update': PublicSettings;
   'notice': Notice;
+  'models:update': LocalModel[];
+  'download:progress': DownloadInfo;
 }
 
 export type EventName = keyof Events;
@@ -294,6 +368,8 @@ export const EVENTS = [
   'engine:update',
   'settings:update',
   'notice',
+  'models:update',
+  'download:progress',
 ] as const satisfies readonly EventName[];
 
 type MissingEvents = Exclude<EventName, (typeof EVENTS)[number]>;

@@ -76,6 +76,11 @@ export class LocalDriver implements LlmDriver {
     return this.queue.length;
   }
 
+  /** True while a request is being generated or waiting. */
+  isBusy(): boolean {
+    return this.busy;
+  }
+
   /** What the host reported at load time, or null before a successful load. */
   info(): EngineInfo | null {
     return this.engineInfo;

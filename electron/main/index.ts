@@ -58,11 +58,13 @@ async function start(): Promise<void> {
   const dataDir = app.getPath('userData');
   const warnings: string[] = [];
   const secrets = await SafeStorageSecretStore.open(join(dataDir, 'secrets.json'), safeStorage, { warn: (message) => warnings.push(message) });
+  const hfToken = await SafeStorageSecretStore.open(join(dataDir, 'hf-token.json'), safeStorage, { warn: (message) => warnings.push(message) });
   const appServices = await AppServices.create({
     dataDir,
     mode: 'desktop',
     version: app.getVersion(),
     secrets,
+    hfToken,
     launcher: utilityHostLauncher((modulePath, args, options) => utilityProcess.fork(modulePath, args, options)),
     warmUp: true,
   });

@@ -41,6 +41,9 @@ Options:
 Environment:
   ${REMOTE_KEY_ENV}   API key for the cloud endpoint. Read from the environment
                             only, never from a flag, so it stays out of the process list.
+  HF_TOKEN                  Hugging Face token for gated models (sent only to Hugging Face).
+  HF_ENDPOINT               A Hugging Face mirror to download from.
+  HTTPS_PROXY, NO_PROXY     Proxy for model downloads.
 
 Flags override the stored settings for this run only; they are not saved.
 `;

@@ -41,6 +41,8 @@ async function main(argv: string[]): Promise<number | null> {
     mode: 'headless',
     version: readVersion(),
     secrets: new MemorySecretStore(remoteKey),
+    // Gated Hugging Face models: the token comes from the environment, like the cloud key.
+    hfToken: new MemorySecretStore(process.env.HF_TOKEN?.trim() || null),
     overrides: config.overrides,
     warmUp: true,
   });

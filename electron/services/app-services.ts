@@ -10,7 +10,12 @@ import type { CompletionRequest, CompletionResponse } from '../core/types.js';
 import type { HostLauncher } from '../drivers/host-process.js';
 import { ChatService } from './chat-service.js';
 import { ConversationStore } from './conversation-store.js';
-import { fail, ok } from './errors.js';
+import { fail, ok, ServiceError } from './errors.js';
+import { loadCatalog } from './models/catalog-schema.js';
+import { DownloadService } from './models/download-service.js';
+import type { ModelDownloaderOptions } from './models/downloader.js';
+import { ModelService } from './models/model-service.js';
+import { MemorySecretStore } from './secret-store.js';
 import { EventHub, type EventListener } from './event-hub.js';
 import { RouterService } from './router-service.js';
 import { parseRequest } from './schemas.js';
@@ -23,13 +28,21 @@ export interface AppServicesOptions {
   mode: AppInfo['mode'];
   version: string;
   secrets: SecretStore;
+  /** The Hugging Face token for gated models, kept like the cloud key. */
+  hfToken?: SecretStore;
   /** How to start the inference host (utilityProcess in the desktop app). */
   launcher?: HostLauncher;
   /** Command-line flags: they win over stored settings for this run and are not saved. */
   overrides?: SettingsPatch;
   /** Load the local model right away (the desktop app and `serve` do; tests may not). */
   warmUp?: boolean;
+  /** The model catalog (default: models/catalog.json); tests point it at their own. */
+  catalogPath?: string;
+  /** Downloader settings (tests point it at a local server and shorten retries). */
+  downloader?: Partial<ModelDownloaderOptions>;
 }
+
+const NO_TOKEN = new MemorySecretStore(null);
 
 type Handlers = { [C in Channel]: (request: ChannelRequest<C>) => Promise<ChannelResponse<C>> | ChannelResponse<C> };
 
@@ -45,6 +58,8 @@ export class AppServices {
     private readonly conversations: ConversationStore,
     readonly routing: RouterService,
     private readonly chat: ChatService,
+    private readonly models: ModelService,
+    private readonly downloads: DownloadService,
     notices: Notice[],
   ) {
     this.overrides = options.overrides ?? {};
@@ -69,7 +84,25 @@ export class AppServices {
     });
     let services: AppServices | null = null;
     const chat = new ChatService(conversations, routing, events, () => services!.settings());
-    services = new AppServices(events, options, settingsStore, conversations, routing, chat, notices);
+    const models = new ModelService({
+      routing,
+      events,
+      settings: () => services!.settings(),
+      updateSettings: (patch) => services!.updateSettings(patch),
+      modelsDir: () => services!.modelsDir(),
+    });
+    const modelsDir = mergeSettings(settingsStore.get(), options.overrides ?? {}).models.dir ?? join(options.dataDir, 'models');
+    await mkdir(modelsDir, { recursive: true });
+    const downloads = new DownloadService({
+      events,
+      dir: modelsDir,
+      hfToken: () => options.hfToken?.get() ?? null,
+      onFinished: () => models.changed(),
+      catalog: () => loadCatalog(options.catalogPath),
+      ...(options.downloader ? { downloader: options.downloader } : {}),
+    });
+    await downloads.restore();
+    services = new AppServices(events, options, settingsStore, conversations, routing, chat, models, downloads, notices);
     if (options.warmUp) routing.warmUp();
     return services;
   }
@@ -112,12 +145,26 @@ export class AppServices {
     if (this.closed) return;
     this.closed = true;
     await this.chat.stopAll();
-    await this.routing.dispose();
+    await Promise.all([this.routing.dispose(), this.downloads.close()]);
     await Promise.all([this.settingsStore.flush(), this.conversations.flush()]);
   }
 
+  /** The folder downloaded models go to. */
+  modelsDir(): string {
+    return this.settings().models.dir ?? join(this.options.dataDir, 'models');
+  }
+
   private publicSettings(): PublicSettings {
-    return { ...this.settings(), cloudApiKeySet: this.options.secrets.get() !== null };
+    return {
+      ...this.settings(),
+      cloudApiKeySet: this.options.secrets.get() !== null,
+      huggingFaceTokenSet: (this.hfToken.get() ?? null) !== null,
+      modelsDir: this.modelsDir(),
+    };
+  }
+
+  private get hfToken(): SecretStore {
+    return this.options.hfToken ?? NO_TOKEN;
   }
 
   private async updateSettings(patch: SettingsPatch): Promise<PublicSettings> {
@@ -167,5 +214,25 @@ export class AppServices {
     },
     'cloud:test': (r) => this.routing.testConnection(r),
     'engine:status': () => this.routing.engineStatus(),
+    'settings:setHfToken': async (r) => {
+      if (!this.options.hfToken) throw new ServiceError('UNAVAILABLE', 'This mode keeps no Hugging Face token; set HF_TOKEN in the environment instead.');
+      await this.options.hfToken.set(r.token);
+      const result = this.publicSettings();
+      this.events.emit('settings:update', result);
+      return result;
+    },
+    'models:list': () => this.models.list(),
+    'models:catalog': async () => (await loadCatalog(this.options.catalogPath)).models,
+    'models:add': (r) => this.models.add(r.path),
+    'models:setActive': (r) => this.models.setActive(r.path),
+    'models:delete': async (r) => {
+      await this.models.delete(r.path);
+      return { deleted: true as const };
+    },
+    'models:download': (r) => this.downloads.start(r.source, r.quantization),
+    'models:downloads': () => this.downloads.list(),
+    'models:pauseDownload': (r) => this.downloads.pause(r.id),
+    'models:resumeDownload': (r) => this.downloads.resume(r.id),
+    'models:cancelDownload': (r) => this.downloads.cancel(r.id),
   };
 }

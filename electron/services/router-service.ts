@@ -7,6 +7,7 @@ import { RoutingDriver } from '../core/router.js';
 import type { CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
 import type { ConnectionTest, EngineStatus, RouterState, Settings } from '../contract/index.js';
 import type { HostLauncher } from '../drivers/host-process.js';
+import type { ModelInspection } from '../inference/protocol.js';
 import { LocalDriver } from '../drivers/local-driver.js';
 import { RemoteDriver } from '../drivers/remote-driver.js';
 import { toAppError } from './errors.js';
@@ -43,6 +44,7 @@ export class RouterService {
   private settings: Settings;
   private apiKey: string | null;
   private crashesBefore = 0;
+  private inspector: LocalDriver | null = null;
   private metricsTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly options: RouterServiceOptions) {
@@ -137,9 +139,23 @@ export class RouterService {
     return { latencyMs: Math.round(result.latencyMs), models: result.models };
   }
 
+  /** Describes a GGUF file and its fit, through the inference host (the only place that reads GGUF). */
+  inspect(path: string): Promise<ModelInspection> {
+    const contextSize = this.settings.local.contextSize ?? undefined;
+    if (this.local) return this.local.inspect(path, contextSize);
+    // With no model configured there is no engine; a host that never loads a model answers instead.
+    this.inspector ??= new LocalDriver({ id: 'inspector', modelPath: '', ...(this.options.launcher ? { launcher: this.options.launcher } : {}) });
+    return this.inspector.inspect(path, contextSize);
+  }
+
+  /** True while the local model is generating or has requests waiting. */
+  localBusy(): boolean {
+    return this.local?.isBusy() ?? false;
+  }
+
   async dispose(): Promise<void> {
     if (this.metricsTimer) clearTimeout(this.metricsTimer);
-    await this.local?.dispose();
+    await Promise.all([this.local?.dispose(), this.inspector?.dispose()]);
   }
 
   private buildLocal(): void {

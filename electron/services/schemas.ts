@@ -60,6 +60,10 @@ export const settingsSchema = z.strictObject({
     enabled: z.boolean(),
     port: z.number().int().min(1024).max(65535),
   }),
+  models: z.strictObject({
+    dir: z.string().min(1).max(4096).nullable(),
+    extraPaths: z.array(z.string().min(1).max(4096)).max(1000),
+  }),
 });
 
 const settingsPatch = z.strictObject({
@@ -68,7 +72,10 @@ const settingsPatch = z.strictObject({
   cloud: settingsSchema.shape.cloud.partial().optional(),
   generation: settingsSchema.shape.generation.partial().optional(),
   server: settingsSchema.shape.server.partial().optional(),
+  models: settingsSchema.shape.models.partial().optional(),
 });
+const modelPath = z.string().trim().min(1, 'must not be empty').max(4096);
+const downloadId = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.-]+$/, 'must be a download id');
 
 /** One schema per channel; a test checks there is one for every channel. */
 export const requestSchemas = {
@@ -94,6 +101,20 @@ export const requestSchemas = {
   'settings:setApiKey': z.strictObject({ apiKey: z.string().trim().min(1).max(4096).nullable() }),
   'cloud:test': z.strictObject({ baseURL: httpUrl.optional(), model: z.string().min(1).max(200).optional(), apiKey: z.string().max(4096).optional() }),
   'engine:status': empty,
+  'settings:setHfToken': z.strictObject({ token: z.string().trim().min(1).max(4096).nullable() }),
+  'models:list': empty,
+  'models:catalog': empty,
+  'models:add': z.strictObject({ path: modelPath }),
+  'models:setActive': z.strictObject({ path: modelPath }),
+  'models:delete': z.strictObject({ path: modelPath }),
+  'models:download': z.strictObject({
+    source: z.string().trim().min(1, 'must not be empty').max(2000),
+    quantization: z.string().trim().min(1).max(40).regex(/^[A-Za-z0-9_]+$/, 'must be a quantization name such as Q4_K_M').optional(),
+  }),
+  'models:downloads': empty,
+  'models:pauseDownload': z.strictObject({ id: downloadId }),
+  'models:resumeDownload': z.strictObject({ id: downloadId }),
+  'models:cancelDownload': z.strictObject({ id: downloadId }),
 } satisfies Record<Channel, z.ZodType>;
 
 /** Validates a channel's request; throws INVALID_ARGUMENT naming the first bad field. */

@@ -23,6 +23,7 @@ export const DEFAULT_SETTINGS: Settings = {
   cloud: { preset: 'custom', baseURL: null, model: '', contextWindow: 128_000, privacyTier: null },
   generation: { systemPrompt: '', temperature: 0.7, maxTokens: null },
   server: { enabled: false, port: 8766 },
+  models: { dir: null, extraPaths: [] },
 };
 
 /** Merges a patch section by section; untouched sections keep their values. */

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Result } from '../../electron/contract/index.js';
+import { CHANNELS, type Result } from '../../electron/contract/index.js';
 import { mainWindowOptions } from '../../electron/main/window.js';
 import type * as FakeElectron from '../fixtures/fake-electron.js';
 
@@ -97,7 +97,7 @@ describe('Electron main entry point', () => {
   });
 
   it('answers the app’s page over IPC with the real services, and nobody else', async () => {
-    assert.equal(fake.ipcMain.handlers.size, 18);
+    assert.equal(fake.ipcMain.handlers.size, CHANNELS.length);
     const info = await invoke('app:info', {});
     assert.deepEqual(info.ok && { version: info.value.version, mode: info.value.mode }, { version: '0.0.0-fake', mode: 'desktop' });
     const foreign = Object.assign(new fake.FakeFrame(), { url: 'https://evil.example/' });

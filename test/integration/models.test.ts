@@ -1,0 +1,156 @@
+/** The model manager through the services: catalog downloads from a local "Hugging Face", fit, switching, deleting. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Channel, ChannelResponse, DownloadInfo, Events } from '../../electron/contract/index.js';
+import { AppServices } from '../../electron/services/app-services.js';
+import { MemorySecretStore } from '../../electron/services/secret-store.js';
+import { buildBigramModel } from '../fixtures/gguf-writer.js';
+import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
+import { startRangeServer, type RangeServer } from '../fixtures/range-server.js';
+import { TEST_FILE, TEST_REPO, writeTestCatalog } from '../fixtures/test-catalog.js';
+
+let hf: RangeServer;
+let models: FixtureModels;
+let catalogPath: string;
+const dirs: string[] = [];
+const open: AppServices[] = [];
+const modelBytes = buildBigramModel({ name: 'answer-model' });
+
+async function services(): Promise<AppServices> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'spillway-models-data-'));
+  dirs.push(dataDir);
+  const s = await AppServices.create({
+    dataDir, mode: 'headless', version: 'test', secrets: new MemorySecretStore(), catalogPath,
+    downloader: { env: { HF_ENDPOINT: hf.origin }, retry: { baseDelayMs: 10, maxDelayMs: 20 } },
+  });
+  open.push(s);
+  return s;
+}
+
+async function call<C extends Channel>(s: AppServices, channel: C, request: unknown): Promise<ChannelResponse<C>> {
+  const result = await s.call(channel, request);
+  if (!result.ok) assert.fail(`${channel}: ${result.error.code} ${result.error.message}`);
+  return result.value;
+}
+
+function downloadEnds(s: AppServices, id: string): Promise<DownloadInfo[]> {
+  const seen: DownloadInfo[] = [];
+  return new Promise((resolve) => {
+    const off = s.subscribe((event, payload) => {
+      if (event !== 'download:progress') return;
+      const info = payload as Events['download:progress'];
+      if (info.id !== id) return;
+      seen.push(info);
+      if (['done', 'failed', 'cancelled', 'paused'].includes(info.state)) {
+        off();
+        resolve(seen);
+      }
+    });
+  });
+}
+
+before(async () => {
+  hf = await startRangeServer();
+  hf.addRepo(TEST_REPO, { [TEST_FILE]: modelBytes });
+  models = makeFixtureModels();
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-catalog-'));
+  dirs.push(dir);
+  catalogPath = writeTestCatalog(dir, modelBytes);
+});
+after(async () => {
+  await Promise.all(open.map((s) => s.shutdown()));
+  await hf.close();
+  models.cleanup();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('model manager', () => {
+  test('a catalog download streams progress, verifies, appears with its fit, and becomes the engine without a restart', async () => {
+    const s = await services();
+    const [entry] = await call(s, 'models:catalog', {});
+    assert.equal(entry?.id, 'answer-model');
+    const started = await call(s, 'models:download', { source: 'answer-model', quantization: 'Q8_0' });
+    assert.equal(started.label, 'Answer Model Q8_0');
+    const events = await downloadEnds(s, started.id);
+    const last = events.at(-1)!;
+    assert.equal(last.state, 'done', JSON.stringify(last.error));
+    assert.equal(last.bytesDone, modelBytes.length);
+    const settings = await call(s, 'settings:get', {});
+    assert.equal(last.modelPath, join(settings.modelsDir, TEST_FILE));
+    assert.deepEqual(readdirSync(settings.modelsDir).filter((f) => f.endsWith('.gguf')), [TEST_FILE]);
+
+    const list = await call(s, 'models:list', {});
+    assert.equal(list.length, 1);
+    const model = list[0]!;
+    assert.equal(model.source, 'models-folder');
+    assert.equal(model.inspection?.name, 'answer-model');
+    assert.equal(model.inspection?.architecture, 'llama');
+    assert.equal(model.inspection?.trainedContextSize, 512);
+    assert.equal(model.inspection?.fit.verdict, 'ram');
+    assert.ok((model.inspection?.fit.ramBytes ?? 0) > 0);
+
+    const engine = await call(s, 'models:setActive', { path: model.path });
+    assert.equal(engine.modelPath, model.path);
+    const done = new Promise<Events['chat:done']>((resolve) => {
+      const off = s.subscribe((event, payload) => {
+        if (event === 'chat:done') { off(); resolve(payload as Events['chat:done']); }
+      });
+    });
+    await call(s, 'chat:send', { content: 'Hello' });
+    const answer = (await done).result;
+    assert.ok(answer.ok);
+    assert.equal(answer.value.content, ANSWER);
+  });
+
+  test('cancel leaves nothing behind', async () => {
+    const s = await services();
+    hf.setFaultHandler((r) => (r.path.endsWith(TEST_FILE) ? { kind: 'slow', bytesPerSecond: 20_000 } : undefined));
+    const started = await call(s, 'models:download', { source: `hf:${TEST_REPO}/${TEST_FILE}` });
+    await new Promise((r) => setTimeout(r, 200));
+    const cancelled = await call(s, 'models:cancelDownload', { id: started.id });
+    hf.setFaultHandler(undefined);
+    assert.equal(cancelled.state, 'cancelled');
+    const dir = (await call(s, 'settings:get', {})).modelsDir;
+    const leftovers = readdirSync(dir, { recursive: true }).map(String).filter((f) => !f.endsWith('.partial') && f !== '.partial');
+    assert.deepEqual(leftovers, []);
+    assert.deepEqual(await call(s, 'models:list', {}), []);
+  });
+
+  test('adding a file that is not a model is refused; a good one elsewhere is added, used, and forgotten without deleting it', async () => {
+    const s = await services();
+    const junk = join(models.dir, 'notes.gguf');
+    writeFileSync(junk, 'hello, not a model');
+    const refused = await s.call('models:add', { path: junk });
+    assert.ok(!refused.ok);
+    assert.equal(refused.error.code, 'INVALID_ARGUMENT');
+    assert.match(refused.error.message, /Not a GGUF/);
+    assert.deepEqual(await call(s, 'models:list', {}), []);
+    const missing = await s.call('models:add', { path: join(models.dir, 'nope.gguf') });
+    assert.ok(!missing.ok && missing.error.code === 'NOT_FOUND');
+
+    const added = await call(s, 'models:add', { path: models.loop });
+    assert.equal(added.source, 'added');
+    assert.equal(added.inspection?.name, 'loop-model');
+    await call(s, 'models:setActive', { path: models.loop });
+    // The model in use cannot be deleted while it answers.
+    await call(s, 'chat:send', { content: 'Keep going' });
+    await new Promise<void>((resolve) => {
+      const off = s.subscribe((event) => { if (event === 'chat:delta') { off(); resolve(); } });
+    });
+    const busy = await s.call('models:delete', { path: models.loop });
+    assert.ok(!busy.ok);
+    assert.equal(busy.error.code, 'BUSY');
+    const running = await call(s, 'models:list', {});
+    assert.equal(running.length, 1);
+    await s.shutdown();
+    const again = await services();
+    await call(again, 'models:add', { path: models.loop });
+    await call(again, 'models:delete', { path: models.loop });
+    assert.deepEqual(await call(again, 'models:list', {}), []);
+    assert.ok(existsSync(models.loop), 'an added file is forgotten, never deleted');
+  });
+});
+
