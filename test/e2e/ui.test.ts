@@ -14,7 +14,10 @@ import { AppServices } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
 import { startServer, type RunningServer } from '../../electron/server/http-server.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
+import { buildBigramModel } from '../fixtures/gguf-writer.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
+import { startRangeServer } from '../fixtures/range-server.js';
+import { TEST_FILE, TEST_REPO, writeTestCatalog } from '../fixtures/test-catalog.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const STATIC_DIR = join(import.meta.dirname, '../../dist/renderer');
@@ -26,9 +29,12 @@ let cloud: FakeOpenAIServer;
 let browser: Browser;
 const cleanups: (() => Promise<void> | void)[] = [];
 
-async function startApp(setup: (s: AppServices) => Promise<void> = async () => {}): Promise<{ services: AppServices; server: RunningServer; page: Page }> {
+async function startApp(
+  setup: (s: AppServices) => Promise<void> = async () => {},
+  extra: Partial<Parameters<typeof AppServices.create>[0]> = {},
+): Promise<{ services: AppServices; server: RunningServer; page: Page }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'spillway-e2e-'));
-  const services = await AppServices.create({ dataDir, mode: 'headless', version: 'e2e', secrets: new MemorySecretStore() });
+  const services = await AppServices.create({ dataDir, mode: 'headless', version: 'e2e', secrets: new MemorySecretStore(), ...extra });
   await setup(services);
   const server = await startServer({ services, host: '127.0.0.1', port: 0, staticDir: STATIC_DIR });
   const context = await browser.newContext({ viewport: { width: 1024, height: 700 } });
@@ -227,5 +233,57 @@ describe('the UI in Chromium against headless mode', () => {
       assert.ok(Math.max(...lags, 0) < 250, `the page stalled for ${Math.max(...lags)} ms while streaming at ${tps} tok/s`);
       await shot(page, '09-fast-stream');
     });
+  });
+
+  test('the model manager downloads a catalog model with progress, cancel and resume, then chats with it', async () => {
+    const hf = await startRangeServer();
+    const model = buildBigramModel({ name: 'downloaded-model' });
+    hf.addRepo(TEST_REPO, { [TEST_FILE]: model });
+    const catalogDir = mkdtempSync(join(tmpdir(), 'spillway-e2e-catalog-'));
+    cleanups.push(async () => {
+      await hf.close();
+      rmSync(catalogDir, { recursive: true, force: true });
+    });
+    // Slow enough to watch the progress and to pause mid-file.
+    hf.setFaultHandler((r) => (r.path.endsWith(TEST_FILE) ? { kind: 'slow', bytesPerSecond: 60_000 } : undefined));
+    const app0 = await startApp(async () => {}, {
+      catalogPath: writeTestCatalog(catalogDir, model),
+      downloader: { env: { HF_ENDPOINT: hf.origin }, progressIntervalMs: 50 },
+    });
+    const { page } = app0;
+    await page.getByTestId('first-run').waitFor();
+    await page.getByRole('button', { name: 'Download Answer Model' }).click();
+    const row = page.getByTestId('download');
+    await row.waitFor();
+    await page.waitForFunction(() => {
+      const bar = document.querySelector('[data-testid="download"] progress') as HTMLProgressElement | null;
+      return bar !== null && bar.value > 0;
+    });
+    await shot(page, '10-download-progress');
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    await row.waitFor({ state: 'detached' });
+
+    await page.getByRole('button', { name: 'Download' }).first().click();
+    await page.waitForFunction(() => Number((document.querySelector('[data-testid="download"] progress') as HTMLProgressElement | null)?.value ?? 0) > 5);
+    await page.getByTestId('download').getByRole('button', { name: 'Pause' }).click();
+    await page.locator('[data-testid="download"][data-state="paused"]').waitFor();
+    await shot(page, '11-download-paused');
+    hf.setFaultHandler(undefined);
+    const before = hf.bytesSent();
+    await page.getByTestId('download').getByRole('button', { name: 'Resume' }).click();
+    await page.locator('[data-testid="download"][data-state="done"]').waitFor();
+    assert.ok(hf.bytesSent() - before < model.length, 'the resume fetched only the rest of the file');
+    await page.getByTestId('download').getByRole('button', { name: 'Use' }).click();
+    const local = page.getByTestId('local-model');
+    await local.getByText('In use').waitFor();
+    assert.match((await local.getByTestId('fit').textContent()) ?? '', /Fits in RAM/);
+    await shot(page, '12-models');
+
+    await page.getByRole('button', { name: 'Chat' }).click();
+    await send(page, 'Hello there');
+    const badge = lastAnswer(page).getByTestId('answer-badge');
+    await badge.waitFor();
+    assert.match((await badge.textContent()) ?? '', /Local · downloaded-model/);
+    assert.equal((await lastAnswer(page).locator('.md').textContent())?.trim(), ANSWER);
   });
 });

@@ -55,6 +55,8 @@ function downloadEnds(s: AppServices, id: string): Promise<DownloadInfo[]> {
 before(async () => {
   hf = await startRangeServer();
   hf.addRepo(TEST_REPO, { [TEST_FILE]: modelBytes });
+  // Node's own fetch installs its bundled undici as the global dispatcher; downloads must not depend on it.
+  await fetch(`${hf.origin}/warm-up`).then((r) => r.arrayBuffer()).catch(() => {});
   models = makeFixtureModels();
   const dir = mkdtempSync(join(tmpdir(), 'spillway-catalog-'));
   dirs.push(dir);

@@ -7,7 +7,7 @@ import type { DownloadInfo } from '../../contract/index.js';
 import { ServiceError } from '../errors.js';
 import type { EventHub } from '../event-hub.js';
 import type { Catalog, CatalogEntry } from './catalog-schema.js';
-import { ModelDownloader, type DownloadProgress, type DownloadStatus, type ExpectedFile, type ModelDownloaderOptions } from './downloader.js';
+import { downloadId, ModelDownloader, type DownloadProgress, type DownloadStatus, type ExpectedFile, type ModelDownloaderOptions } from './downloader.js';
 
 export interface DownloadServiceDeps {
   events: EventHub;
@@ -53,6 +53,8 @@ export class DownloadService {
     } else if (!/^(hf:|https?:\/\/)/i.test(source)) {
       throw new ServiceError('INVALID_ARGUMENT', `"${source}" is not a catalog model, an hf: source or an https URL.`, 'source');
     }
+    // Named before it starts: the first progress event goes out from inside start().
+    this.labels.set(downloadId(request.source), label);
     let task;
     try {
       task = this.downloader.start(request);

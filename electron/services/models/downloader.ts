@@ -6,7 +6,7 @@
  */
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { getGlobalDispatcher, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { DownloadError, toDownloadError } from './download-errors.js';
 import type { DownloadEvent, DownloadProgress, DownloadRequest, DownloadState, DownloadStatus, DownloadTask, ModelDownloaderOptions } from './download-types.js';
 import { hfEndpoint, parseModelSource } from './hf.js';
@@ -32,16 +32,20 @@ export class ModelDownloader {
   private readonly endpoint: string;
   private readonly retry: RetryPolicy;
   private readonly slots: Slots;
-  /** The proxy agent this downloader made (and closes); an injected dispatcher belongs to the caller. */
+  /**
+   * The agent this downloader made (and closes); an injected dispatcher belongs to the caller. Never the
+   * global dispatcher: once Node's built-in fetch has run, that is Node's own bundled undici, whose
+   * handler interface differs from this package's, and requests through it silently never start.
+   */
   private readonly proxy: Dispatcher | null;
 
   constructor(private readonly options: ModelDownloaderOptions) {
     const env = options.env ?? process.env;
     this.endpoint = hfEndpoint(env);
     const token = options.hfToken;
-    this.proxy = options.dispatcher ? null : proxyDispatcher(env);
+    this.proxy = options.dispatcher ? null : (proxyDispatcher(env) ?? new Agent());
     this.http = {
-      dispatcher: options.dispatcher ?? this.proxy ?? getGlobalDispatcher(),
+      dispatcher: options.dispatcher ?? this.proxy!,
       hfOrigin: new URL(this.endpoint).origin,
       token: () => (typeof token === 'function' ? token() : token) || undefined,
       headersTimeoutMs: options.headersTimeoutMs ?? 30_000,
