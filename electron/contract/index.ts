@@ -286,6 +286,8 @@ export interface Channels {
   'models:catalog': { request: Record<string, never>; response: CatalogEntry[] };
   /** Adds an existing GGUF file from anywhere on disk. */
   'models:add': { request: { path: string }; response: LocalModel };
+  /** Desktop only: the system file picker for a GGUF file, then adds it; null when the user cancels. */
+  'models:pick': { request: Record<string, never>; response: LocalModel | null };
   /** Makes a model the local engine's; it loads without restarting the app. */
   'models:setActive': { request: { path: string }; response: EngineStatus };
   /** Deletes a downloaded model's file, or forgets an added one (its file is left alone). */
@@ -327,6 +329,7 @@ export const CHANNELS = [
   'models:list',
   'models:catalog',
   'models:add',
+  'models:pick',
   'models:setActive',
   'models:delete',
   'models:download',

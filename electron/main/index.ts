@@ -65,6 +65,12 @@ async function start(): Promise<void> {
     version: app.getVersion(),
     secrets,
     hfToken,
+    pickModelFile: async () => {
+      const parent = BrowserWindow.getAllWindows()[0];
+      const options = { title: 'Add a GGUF model', properties: ['openFile' as const], filters: [{ name: 'GGUF models', extensions: ['gguf'] }] };
+      const picked = parent ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);
+      return picked.canceled ? null : (picked.filePaths[0] ?? null);
+    },
     launcher: utilityHostLauncher((modulePath, args, options) => utilityProcess.fork(modulePath, args, options)),
     warmUp: true,
   });

@@ -36,6 +36,8 @@ export interface AppServicesOptions {
   overrides?: SettingsPatch;
   /** Load the local model right away (the desktop app and `serve` do; tests may not). */
   warmUp?: boolean;
+  /** The desktop's file picker for a GGUF file (null when cancelled); headless mode has none. */
+  pickModelFile?: () => Promise<string | null>;
   /** The model catalog (default: models/catalog.json); tests point it at their own. */
   catalogPath?: string;
   /** Downloader settings (tests point it at a local server and shorten retries). */
@@ -224,6 +226,11 @@ export class AppServices {
     'models:list': () => this.models.list(),
     'models:catalog': async () => (await loadCatalog(this.options.catalogPath)).models,
     'models:add': (r) => this.models.add(r.path),
+    'models:pick': async () => {
+      if (!this.options.pickModelFile) throw new ServiceError('UNAVAILABLE', 'There is no file picker in headless mode; enter the path of the GGUF file instead.');
+      const path = await this.options.pickModelFile();
+      return path === null ? null : this.models.add(path);
+    },
     'models:setActive': (r) => this.models.setActive(r.path),
     'models:delete': async (r) => {
       await this.models.delete(r.path);

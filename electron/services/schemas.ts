@@ -105,6 +105,7 @@ export const requestSchemas = {
   'models:list': empty,
   'models:catalog': empty,
   'models:add': z.strictObject({ path: modelPath }),
+  'models:pick': empty,
   'models:setActive': z.strictObject({ path: modelPath }),
   'models:delete': z.strictObject({ path: modelPath }),
   'models:download': z.strictObject({

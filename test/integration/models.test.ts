@@ -154,5 +154,31 @@ describe('model manager', () => {
     assert.deepEqual(await call(again, 'models:list', {}), []);
     assert.ok(existsSync(models.loop), 'an added file is forgotten, never deleted');
   });
-});
 
+  test('the desktop file picker adds the chosen file; headless mode says to type a path; the HF token is write-only', async () => {
+    const headless = await services();
+    const none = await headless.call('models:pick', {});
+    assert.ok(!none.ok && none.error.code === 'UNAVAILABLE' && /path/.test(none.error.message));
+    const noToken = await headless.call('settings:setHfToken', { token: 'hf_secret' });
+    assert.ok(!noToken.ok && noToken.error.code === 'UNAVAILABLE');
+
+    const dataDir = mkdtempSync(join(tmpdir(), 'spillway-models-data-'));
+    dirs.push(dataDir);
+    const token = new MemorySecretStore();
+    let answer: string | null = models.answer;
+    const desktop = await AppServices.create({
+      dataDir, mode: 'desktop', version: 'test', secrets: new MemorySecretStore(), hfToken: token, catalogPath,
+      pickModelFile: async () => answer,
+    });
+    open.push(desktop);
+    const picked = await call(desktop, 'models:pick', {});
+    assert.equal(picked?.path, models.answer);
+    answer = null;
+    assert.equal(await call(desktop, 'models:pick', {}), null, 'a cancelled picker adds nothing');
+    assert.equal((await call(desktop, 'models:list', {})).length, 1);
+    const set = await call(desktop, 'settings:setHfToken', { token: 'hf_secret' });
+    assert.equal(set.huggingFaceTokenSet, true);
+    assert.equal(token.get(), 'hf_secret');
+    assert.ok(!JSON.stringify(set).includes('hf_secret'));
+  });
+});

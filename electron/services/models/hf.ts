@@ -1,6 +1,6 @@
 /**
  * Model sources: `hf:<user>/<repo>:<quant>`, `hf:<user>/<repo>/<path/file>.gguf`, or an https URL, and
- * their resolution into the files to download (several for a split `*-00001-of-00003.gguf` model).
+ * their resolution into the files to download (every part of a split `*-00001-of-00003.gguf` model).
  */
 import { basename } from 'node:path';
 import { checkUrl, getJson, type HttpContext } from './http.js';
@@ -68,10 +68,14 @@ export function hfFileUrl(endpoint: string, repo: string, file: string): string 
  */
 export async function resolveSource(ctx: HttpContext, endpoint: string, source: ModelSource, signal: AbortSignal): Promise<RemoteFile[]> {
   if (source.kind === 'url') {
-    return [{ name: fileNameOf(decodeURIComponent(source.url.pathname)), url: source.url.href, size: null, sha256: null }];
+    return splitParts(source.url.pathname).map((pathname) => {
+      const url = new URL(source.url);
+      url.pathname = pathname;
+      return { name: fileNameOf(decodeURIComponent(pathname)), url: url.href, size: null, sha256: null };
+    });
   }
   if (source.kind === 'hf-file') {
-    return [{ name: fileNameOf(source.file), url: hfFileUrl(endpoint, source.repo, source.file), size: null, sha256: null }];
+    return splitParts(source.file).map((file) => ({ name: fileNameOf(file), url: hfFileUrl(endpoint, source.repo, file), size: null, sha256: null }));
   }
   const what = `the Hugging Face repository ${source.repo}`;
   const api = checkUrl(`${endpoint}/api/models/${source.repo}?blobs=true`, 'The Hugging Face API URL');
@@ -135,6 +139,18 @@ export function pickQuantFiles(filenames: string[], quant: string, repo: string)
     throw new DownloadError('not_found', `${repo} lists ${parts.length} of the ${expected} parts of ${group[0]}; the model is incomplete.`);
   }
   return parts;
+}
+
+/**
+ * Every part of a split model when `path` names one of them (`…-00001-of-00003.gguf` gives parts 1 to 3):
+ * llama.cpp needs all of them, so naming any part downloads the set.
+ */
+export function splitParts(path: string): string[] {
+  const match = SPLIT.exec(path);
+  const total = Number(match?.[2]);
+  if (!match || total < 1 || total > 9999) return [path];
+  const at = match.index + 1; // the first digit of the part number
+  return Array.from({ length: total }, (_, i) => `${path.slice(0, at)}${String(i + 1).padStart(5, '0')}${path.slice(at + 5)}`);
 }
 
 /** The name a file gets in the models folder; only plain `*.gguf` names are accepted. */

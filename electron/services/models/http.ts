@@ -77,7 +77,6 @@ export async function send(
     const headers: Record<string, string> = { 'user-agent': 'Spillway', ...init.headers };
     const token = answer.hf ? ctx.token() : undefined;
     if (token) headers.authorization = `Bearer ${token}`;
-    let result: { status: number; headers: IncomingHttpHeaders };
     try {
       await dispatchOnce(ctx, url, init.method, headers, init.signal, (status, h) => {
         answer.status = status;
@@ -189,11 +188,10 @@ function dispatchOnce(
   headers: Record<string, string>,
   signal: AbortSignal,
   accept: (status: number, headers: IncomingHttpHeaders) => Writable | null,
-): Promise<{ status: number; headers: IncomingHttpHeaders }> {
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    let status = 0;
-    let responseHeaders: IncomingHttpHeaders = {};
     let sink: Writable | null = null;
+    let unwanted = false;
     let controller: Dispatcher.DispatchController | null = null;
     let settled = false;
     const onAbort = () => controller?.abort(signal.reason instanceof Error ? signal.reason : abortError());
@@ -202,15 +200,14 @@ function dispatchOnce(
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
-      const result = { status, headers: responseHeaders };
-      if (!sink) return error === undefined ? resolve(result) : reject(error);
+      if (!sink) return error === undefined || unwanted ? resolve() : reject(error);
       const target = sink;
       if (!target.destroyed) target.end();
       // A write failure (disk full, a bad first chunk) outranks the network error it caused.
       finished(target, (writeError) => {
         if (writeError && (writeError as { code?: string }).code !== 'ERR_STREAM_PREMATURE_CLOSE') reject(writeError);
         else if (error !== undefined) reject(error);
-        else resolve(result);
+        else resolve();
       });
     };
 
@@ -220,13 +217,16 @@ function dispatchOnce(
         if (signal.aborted) c.abort(signal.reason instanceof Error ? signal.reason : abortError());
       },
       onResponseStart(c, statusCode, h) {
-        status = statusCode;
-        responseHeaders = h;
         try {
           sink = accept(statusCode, h);
         } catch (error) {
           // Thrown into undici's parser it would be lost; as an abort it becomes this request's failure.
           return c.abort(error instanceof Error ? error : new Error(String(error)));
+        }
+        if (!sink && method === 'GET' && statusCode >= 200 && statusCode < 300) {
+          // A body nobody wants (a range that does not fit, the wrong file) could be gigabytes: stop it.
+          unwanted = true;
+          return c.abort(new Error('The body is not wanted.'));
         }
         sink?.on('drain', () => c.resume());
         sink?.once('error', (error) => c.abort(error));

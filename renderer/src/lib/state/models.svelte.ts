@@ -57,6 +57,13 @@ export class ModelsState {
     return true;
   }
 
+  /** Desktop: the system file picker; the chosen file is added. */
+  async pick(): Promise<void> {
+    const result = await this.api.modelsPick({});
+    if (!result.ok) this.error = result.error;
+    else if (result.value) await this.refresh();
+  }
+
   async setActive(path: string): Promise<void> {
     const result = await this.api.modelsSetActive({ path });
     if (!result.ok) this.error = result.error;

@@ -68,6 +68,17 @@ export class SettingsState {
     return true;
   }
 
+  async setHfToken(token: string | null): Promise<boolean> {
+    const result = await this.api.settingsSetHfToken({ token });
+    if (!result.ok) {
+      this.error = result.error;
+      return false;
+    }
+    this.error = null;
+    this.settings = result.value;
+    return true;
+  }
+
   async testConnection(override: { baseURL?: string; model?: string; apiKey?: string } = {}): Promise<void> {
     this.testing = true;
     this.testResult = await this.api.cloudTest(override);
