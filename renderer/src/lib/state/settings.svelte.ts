@@ -5,6 +5,7 @@ import type {
   EngineStatus,
   Notice,
   PublicSettings,
+  Result,
   SettingsPatch,
   SpillwayApi,
 } from '../../../../electron/contract/index.js';
@@ -47,29 +48,19 @@ export class SettingsState {
 
   /** Applies a patch; on refusal nothing changes and `error` names the field. */
   async save(patch: SettingsPatch): Promise<boolean> {
-    const result = await this.api.settingsSet({ patch });
-    if (!result.ok) {
-      this.error = result.error;
-      return false;
-    }
-    this.error = null;
-    this.settings = result.value;
-    return true;
+    return this.settle(await this.api.settingsSet({ patch }));
   }
 
   async setApiKey(apiKey: string | null): Promise<boolean> {
-    const result = await this.api.settingsSetApiKey({ apiKey });
-    if (!result.ok) {
-      this.error = result.error;
-      return false;
-    }
-    this.error = null;
-    this.settings = result.value;
-    return true;
+    return this.settle(await this.api.settingsSetApiKey({ apiKey }));
   }
 
   async setHfToken(token: string | null): Promise<boolean> {
-    const result = await this.api.settingsSetHfToken({ token });
+    return this.settle(await this.api.settingsSetHfToken({ token }));
+  }
+
+  /** Every settings call answers with the new settings or the reason for refusing. */
+  private settle(result: Result<PublicSettings>): boolean {
     if (!result.ok) {
       this.error = result.error;
       return false;
