@@ -62,6 +62,7 @@ export class AppServices {
     private readonly chat: ChatService,
     private readonly models: ModelService,
     private readonly downloads: DownloadService,
+    private readonly modelsFolder: string,
     notices: Notice[],
   ) {
     this.overrides = options.overrides ?? {};
@@ -104,7 +105,7 @@ export class AppServices {
       ...(options.downloader ? { downloader: options.downloader } : {}),
     });
     await downloads.restore();
-    services = new AppServices(events, options, settingsStore, conversations, routing, chat, models, downloads, notices);
+    services = new AppServices(events, options, settingsStore, conversations, routing, chat, models, downloads, modelsDir, notices);
     if (options.warmUp) routing.warmUp();
     return services;
   }
@@ -151,9 +152,9 @@ export class AppServices {
     await Promise.all([this.settingsStore.flush(), this.conversations.flush()]);
   }
 
-  /** The folder downloaded models go to. */
+  /** The folder downloaded models go to: chosen at start, so scans and downloads always agree. */
   modelsDir(): string {
-    return this.settings().models.dir ?? join(this.options.dataDir, 'models');
+    return this.modelsFolder;
   }
 
   private publicSettings(): PublicSettings {
