@@ -101,6 +101,13 @@ describe('the UI in Chromium against headless mode', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
     assert.equal(overflow, false, 'fits 1024 px without horizontal scrolling');
     await shot(page, '01-first-run');
+    await page.getByRole('button', { name: 'Set up a cloud endpoint' }).click();
+    await page.getByLabel('Base URL').fill('ftp://nowhere');
+    await page.getByRole('button', { name: 'Save cloud endpoint' }).click();
+    const refusal = page.getByRole('alert').filter({ hasText: 'http' });
+    await refusal.waitFor();
+    assert.match((await refusal.textContent()) ?? '', /patch\.cloud\.baseURL: must be an http/);
+    await shot(page, '01b-settings-refused');
   });
 
   describe('with a local model and a cloud endpoint', () => {
