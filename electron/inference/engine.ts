@@ -115,10 +115,20 @@ export class Engine {
     return this.promptTokens(messages).length;
   }
 
+  /**
+   * The router counts a prompt and then generates it, so the same conversation arrives twice in a row;
+   * the last tokenisation is kept to tokenise it once.
+   */
   private promptTokens(messages: ChatMessage[]): Token[] {
+    const key = JSON.stringify(messages);
+    if (this.lastPrompt?.key === key) return this.lastPrompt.tokens;
     const { contextText } = this.chat.chatWrapper.generateContextState({ chatHistory: toHistory(messages) });
-    return contextText.tokenize(this.model.tokenizer);
+    const tokens = contextText.tokenize(this.model.tokenizer);
+    this.lastPrompt = { key, tokens };
+    return tokens;
   }
+
+  private lastPrompt: { key: string; tokens: Token[] } | null = null;
 
   /**
    * Runs one completion. Refuses a prompt that does not fit instead of letting node-llama-cpp shift the
