@@ -1,53 +1,32 @@
 /**
  * The one contract between the app's services and every caller: Electron main's IPC adapter, the preload
- * bridge, the headless HTTP adapter and the renderer. Types and constants only, so every side can import it.
+ * bridge, the headless HTTP adapter and the renderer. Types and constants only, and a leaf: it imports
+ * nothing outside this folder, and the layers below conform to it.
  */
-import type { RouterMetrics } from '../core/router.js';
-import type { DriverErrorKind, PrivacyTier, RoutingStrategy, StopReason, Usage } from '../core/types.js';
-import type { EngineInfo, ModelInspection } from '../inference/protocol.js';
-import type { CatalogEntry } from '../services/models/catalog-schema.js';
+import type { ErrorCode, Result } from './errors.js';
+import type { CatalogEntry, DownloadInfo, EngineStatus, LocalModel } from './models.js';
+import type {
+  Capability,
+  ConsentChoice,
+  ConsentRequest,
+  ConversationPin,
+  EgressEntry,
+  EgressQuery,
+  EgressReport,
+  EntryKind,
+  PrivacyTier,
+  RouterMetrics,
+  RouterState,
+  RoutingStrategy,
+  StopReason,
+  Usage,
+} from './routing.js';
+import type { EndpointInput, PublicSettings, SettingsPatch } from './settings.js';
 
-export type { RouterMetrics, PrivacyTier, RoutingStrategy, ModelInspection, CatalogEntry };
-
-// ---------------------------------------------------------------------------------------------- errors
-
-/** Error codes the renderer branches on (never on message text). */
-export type ErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'BUSY'
-  | 'UNAVAILABLE'
-  | 'FORBIDDEN'
-  | 'INTERNAL'
-  // Driver failures, one per DriverError kind.
-  | 'INFERENCE_FAILED'
-  | 'MODEL_NOT_FOUND'
-  | 'NETWORK'
-  | 'TIMEOUT'
-  | 'CONTEXT_OVERFLOW'
-  | 'RATE_LIMITED'
-  | 'AUTH'
-  | 'INVALID_REQUEST'
-  | 'ABORTED'
-  | 'NO_FALLBACK'
-  | 'PRIVACY_BLOCKED'
-  | 'CIRCUIT_OPEN';
-
-/** Maps a driver failure kind to its contract code. */
-export function codeForKind(kind: DriverErrorKind): ErrorCode {
-  return kind.toUpperCase() as Uppercase<DriverErrorKind>;
-}
-
-/** An error as plain data: class prototypes do not survive the context bridge or JSON. */
-export interface AppError {
-  code: ErrorCode;
-  message: string;
-  retryable: boolean;
-  /** For INVALID_ARGUMENT: the offending field's path, e.g. `patch.cloud.baseURL`. */
-  field?: string;
-}
-
-export type Result<T> = { ok: true; value: T } | { ok: false; error: AppError };
+export * from './errors.js';
+export * from './models.js';
+export * from './routing.js';
+export * from './settings.js';
 
 // ----------------------------------------------------------------------------------------- domain types
 
@@ -60,18 +39,20 @@ export interface GenerationOptions {
 
 /** How an assistant message came to be: shown as the badge under it. */
 export interface AnswerMeta {
-  driverId: string;
-  /** 'local' or 'cloud', from the role the driver played. */
-  source: 'local' | 'cloud';
+  /** The entry of the route that answered. */
+  entryId: string;
+  entryKind: EntryKind;
+  entryName: string;
   model: string;
+  tier: PrivacyTier;
   stopReason: StopReason;
   usage: Usage;
   timeToFirstTokenMs: number | null;
   totalMs: number;
   tokensPerSecond: number | null;
   routeReason?: string;
-  /** Set when the router spilled over: why the local model could not answer. */
-  spilledAfter?: { code: ErrorCode; message: string };
+  /** Set when the router spilled over: the entry before, and why it could not answer. */
+  spilledAfter?: { entryId: string; code: ErrorCode; message: string };
   /** Set when the answer was cut off mid-stream. */
   incomplete?: { code: ErrorCode; message: string };
 }
@@ -91,139 +72,21 @@ export interface ConversationSummary {
   createdAt: number;
   updatedAt: number;
   messageCount: number;
+  /** This conversation's own strategy, ceiling or entry; null follows the app's. */
+  pin: ConversationPin | null;
 }
 
 export interface Conversation extends ConversationSummary {
   messages: ChatMessageRecord[];
-}
-
-/** The routing state the strategy and privacy controls show. */
-export interface RouterState {
-  strategy: RoutingStrategy;
-  privacyLock: PrivacyTier | null;
-  /** The effective tier: the most permissive driver the strategy may use, capped by the lock. */
-  privacyTier: PrivacyTier;
-  /** Host of the cloud endpoint, for "May be sent to <host>"; null when none is configured. */
-  cloudHost: string | null;
-  hasLocalModel: boolean;
-  hasCloud: boolean;
-}
-
-/** no-model: none configured; not-loaded: configured, loads on first use; error: the last load failed. */
-export type EngineState = 'no-model' | 'not-loaded' | 'loading' | 'ready' | 'error';
-
-/** The local engine as the settings page and status bar show it. */
-export interface EngineStatus {
-  state: EngineState;
-  modelPath: string | null;
-  info: EngineInfo | null;
-  error: AppError | null;
-  queueLength: number;
-  crashes: number;
-}
-
-export type CloudPreset = 'openai' | 'openrouter' | 'groq' | 'together' | 'ollama' | 'lmstudio' | 'custom';
-
-/** Base URLs the cloud presets fill in. */
-export const CLOUD_PRESETS: Record<Exclude<CloudPreset, 'custom'>, string> = {
-  openai: 'https://api.openai.com/v1',
-  openrouter: 'https://openrouter.ai/api/v1',
-  groq: 'https://api.groq.com/openai/v1',
-  together: 'https://api.together.xyz/v1',
-  ollama: 'http://127.0.0.1:11434/v1',
-  lmstudio: 'http://127.0.0.1:1234/v1',
-};
-
-/** Everything the user can configure. The API key is not here: it lives in the OS keychain. */
-export interface Settings {
-  routing: {
-    strategy: RoutingStrategy;
-    privacyLock: PrivacyTier | null;
-    firstTokenTimeoutMs: number;
-    idleTimeoutMs: number;
-    circuitThreshold: number;
-    circuitCooldownMs: number;
-  };
-  local: {
-    modelPath: string | null;
-    /** null: the default the app measured for this machine. */
-    threads: number | null;
-    gpuLayers: number | 'auto';
-    /** null: the model's trained context, capped to keep memory reasonable. */
-    contextSize: number | null;
-  };
-  cloud: {
-    preset: CloudPreset;
-    baseURL: string | null;
-    model: string;
-    contextWindow: number;
-    /** null: derived from the base URL. */
-    privacyTier: PrivacyTier | null;
-  };
-  generation: {
-    systemPrompt: string;
-    temperature: number;
-    maxTokens: number | null;
-  };
-  server: {
-    /** The OpenAI-compatible server on 127.0.0.1, off by default. */
-    enabled: boolean;
-    port: number;
-  };
-  models: {
-    /** Where downloaded models go; null: `models` in the user data directory. */
-    dir: string | null;
-    /** GGUF files added from elsewhere on disk. */
-    extraPaths: string[];
-  };
-}
-
-/** A deep partial of Settings, for updates. */
-export type SettingsPatch = { [K in keyof Settings]?: Partial<Settings[K]> };
-
-/** Settings as callers see them: plus whether keys are stored, never the keys. */
-export interface PublicSettings extends Settings {
-  cloudApiKeySet: boolean;
-  huggingFaceTokenSet: boolean;
-  /** The models folder actually in use (the default when `models.dir` is null). */
-  modelsDir: string;
-}
-
-/** A GGUF file the model manager knows: in the models folder or added from elsewhere. */
-export interface LocalModel {
-  path: string;
-  fileName: string;
-  sizeBytes: number;
-  source: 'models-folder' | 'added';
-  /** The model the local engine uses. */
-  active: boolean;
-  /** What the file is and whether it fits; null when it could not be read (see error). */
-  inspection: ModelInspection | null;
-  error: AppError | null;
-}
-
-export type DownloadState = 'queued' | 'downloading' | 'paused' | 'verifying' | 'done' | 'failed' | 'cancelled';
-
-/** One model download as the model manager shows it. */
-export interface DownloadInfo {
-  id: string;
-  /** What was asked for: a catalog id, `hf:…` or a URL. */
-  source: string;
-  label: string;
-  state: DownloadState;
-  bytesDone: number;
-  totalBytes: number | null;
-  percent: number | null;
-  bytesPerSecond: number;
-  etaSeconds: number | null;
-  error: AppError | null;
-  /** Where the finished model is. */
-  modelPath: string | null;
+  /** Endpoints the person chose to always send this conversation to. */
+  consent: string[];
 }
 
 export interface ConnectionTest {
   latencyMs: number;
   models: string[];
+  /** What the endpoint said about the chosen model's capabilities, where it says anything. */
+  learned: Partial<Record<Capability, boolean>>;
 }
 
 /** Something the user should be told once, e.g. a corrupt settings file that was set aside. */
@@ -242,59 +105,75 @@ export interface AppInfo {
 
 // --------------------------------------------------------------------------------------------- channels
 
+type Empty = Record<string, never>;
+
 /** Every request a caller can make: request type and response type per channel (`domain:verb`). */
 export interface Channels {
   /** Version, mode and pending notices. */
-  'app:info': { request: Record<string, never>; response: AppInfo };
+  'app:info': { request: Empty; response: AppInfo };
   /** Starts an answer; returns at once, text arrives as `chat:delta` events and one `chat:done`. */
   'chat:send': {
     request: { conversationId?: string; content: string; options?: GenerationOptions };
     response: { requestId: string; conversationId: string; userMessageId: string };
   };
-  /** Answers the conversation's last user message again, optionally forcing the cloud ("Retry on cloud"). */
+  /** Answers the conversation's last user message again, optionally on the endpoints only ("Retry on cloud"). */
   'chat:retry': {
     request: { conversationId: string; target?: 'same' | 'cloud' };
     response: { requestId: string; conversationId: string };
   };
   /** Stops a running answer; the partial text is kept. */
   'chat:cancel': { request: { requestId: string }; response: { cancelled: boolean } };
-  'conversations:list': { request: Record<string, never>; response: ConversationSummary[] };
+  /** Answers a `consent:request`: send once, always for this conversation, or keep it on this computer. */
+  'chat:consent': { request: { consentId: string; choice: ConsentChoice }; response: { settled: boolean } };
+  'conversations:list': { request: Empty; response: ConversationSummary[] };
   'conversations:get': { request: { id: string }; response: Conversation };
   'conversations:create': { request: { title?: string }; response: Conversation };
   'conversations:rename': { request: { id: string; title: string }; response: ConversationSummary };
   'conversations:delete': { request: { id: string }; response: { deleted: true } };
-  'router:get': { request: Record<string, never>; response: RouterState };
+  /** Pins a conversation to a strategy, a ceiling or one entry (null follows the app's again). */
+  'conversations:setPin': { request: { id: string; pin: ConversationPin | null }; response: ConversationSummary };
+  /** The route under the app's strategy and ceiling, or under a conversation's pin. */
+  'router:get': { request: { conversationId?: string }; response: RouterState };
   'router:setStrategy': { request: { strategy: RoutingStrategy }; response: RouterState };
-  'router:setPrivacyLock': { request: { lock: PrivacyTier | null }; response: RouterState };
-  'metrics:get': { request: Record<string, never>; response: RouterMetrics };
-  'settings:get': { request: Record<string, never>; response: PublicSettings };
+  /** Sets how far any request may travel: sovereign (this computer), private (the local network), standard (anywhere). */
+  'router:setCeiling': { request: { ceiling: PrivacyTier }; response: RouterState };
+  'metrics:get': { request: Empty; response: RouterMetrics };
+  /** What left this computer: the egress ledger, filtered, with totals per endpoint and per day. */
+  'egress:list': { request: EgressQuery; response: EgressReport };
+  'settings:get': { request: Empty; response: PublicSettings };
   /** Applies a partial update atomically: all of it or, on any invalid field, none of it. */
   'settings:set': { request: { patch: SettingsPatch }; response: PublicSettings };
-  /** Stores the cloud API key encrypted (null removes it); the response only says whether one is set. */
-  'settings:setApiKey': { request: { apiKey: string | null }; response: PublicSettings };
-  /** Tries the cloud endpoint (the saved one, or the one given) and reports latency or the mapped error. */
-  'cloud:test': {
-    request: { baseURL?: string; model?: string; apiKey?: string };
+  /** Adds an endpoint (no id) or replaces the one with that id. */
+  'endpoints:save': { request: { endpoint: EndpointInput }; response: PublicSettings };
+  /** Removes an endpoint and its stored key. */
+  'endpoints:remove': { request: { id: string }; response: PublicSettings };
+  /** Moves an endpoint to a position in the route (0 is tried first among endpoints). */
+  'endpoints:move': { request: { id: string; index: number }; response: PublicSettings };
+  /** Stores an endpoint's API key encrypted (null removes it); the response only says which keys are set. */
+  'endpoints:setKey': { request: { id: string; apiKey: string | null }; response: PublicSettings };
+  /** Tries an endpoint (a saved one by id, or a draft) and reports latency, its models and what it says it can do. */
+  'endpoints:test': {
+    request: { id?: string; baseURL?: string; model?: string; apiKey?: string };
     response: ConnectionTest;
   };
-  'engine:status': { request: Record<string, never>; response: EngineStatus };
-  /** Stores the Hugging Face token for gated models, encrypted like the cloud key (null removes it). */
+  'engine:status': { request: Empty; response: EngineStatus };
+  /** Stores the Hugging Face token for gated models, encrypted like the endpoint keys (null removes it). */
   'settings:setHfToken': { request: { token: string | null }; response: PublicSettings };
   /** The models folder scanned plus added files, each with its fit estimate. */
-  'models:list': { request: Record<string, never>; response: LocalModel[] };
+  'models:list': { request: Empty; response: LocalModel[] };
   /** The curated catalog of recommended models. */
-  'models:catalog': { request: Record<string, never>; response: CatalogEntry[] };
+  'models:catalog': { request: Empty; response: CatalogEntry[] };
   /** Adds an existing GGUF file from anywhere on disk. */
   'models:add': { request: { path: string }; response: LocalModel };
   /** Desktop only: the system file picker for a GGUF file, then adds it; null when the user cancels. */
-  'models:pick': { request: Record<string, never>; response: LocalModel | null };
+  'models:pick': { request: Empty; response: LocalModel | null };
   /** Makes a model the local engine's; it loads without restarting the app. */
   'models:setActive': { request: { path: string }; response: EngineStatus };
   /** Deletes a downloaded model's file, or forgets an added one (its file is left alone). */
   'models:delete': { request: { path: string }; response: { deleted: true } };
   /** Starts a download: a catalog id (with a quantization), `hf:<user>/<repo>:<quant>`, `hf:<user>/<repo>/<file>.gguf` or an https URL. */
   'models:download': { request: { source: string; quantization?: string }; response: DownloadInfo };
-  'models:downloads': { request: Record<string, never>; response: DownloadInfo[] };
+  'models:downloads': { request: Empty; response: DownloadInfo[] };
   'models:pauseDownload': { request: { id: string }; response: DownloadInfo };
   'models:resumeDownload': { request: { id: string }; response: DownloadInfo };
   /** Stops a download and removes everything it wrote. */
@@ -311,19 +190,25 @@ export const CHANNELS = [
   'chat:send',
   'chat:retry',
   'chat:cancel',
+  'chat:consent',
   'conversations:list',
   'conversations:get',
   'conversations:create',
   'conversations:rename',
   'conversations:delete',
+  'conversations:setPin',
   'router:get',
   'router:setStrategy',
-  'router:setPrivacyLock',
+  'router:setCeiling',
   'metrics:get',
+  'egress:list',
   'settings:get',
   'settings:set',
-  'settings:setApiKey',
-  'cloud:test',
+  'endpoints:save',
+  'endpoints:remove',
+  'endpoints:move',
+  'endpoints:setKey',
+  'endpoints:test',
   'engine:status',
   'settings:setHfToken',
   'models:list',
@@ -352,10 +237,16 @@ export interface Events {
   'chat:delta': { requestId: string; conversationId: string; text: string };
   /** The end of one answer: the stored message, or the error. */
   'chat:done': { requestId: string; conversationId: string; result: Result<ChatMessageRecord> };
+  /** A route wants to send a conversation off this computer and the person asked to be asked first. */
+  'consent:request': ConsentRequest;
+  /** A consent question was answered or withdrawn (the request was cancelled): every window closes it. */
+  'consent:settled': { consentId: string; choice: ConsentChoice | 'withdrawn' };
   'metrics:update': RouterMetrics;
   'router:update': RouterState;
   'engine:update': EngineStatus;
   'settings:update': PublicSettings;
+  /** A request was recorded in, or completed in, the egress ledger. */
+  'egress:update': EgressEntry;
   'notice': Notice;
   'models:update': LocalModel[];
   'download:progress': DownloadInfo;
@@ -366,10 +257,13 @@ export type EventName = keyof Events;
 export const EVENTS = [
   'chat:delta',
   'chat:done',
+  'consent:request',
+  'consent:settled',
   'metrics:update',
   'router:update',
   'engine:update',
   'settings:update',
+  'egress:update',
   'notice',
   'models:update',
   'download:progress',
@@ -379,12 +273,15 @@ type MissingEvents = Exclude<EventName, (typeof EVENTS)[number]>;
 const allEventsListed: MissingEvents extends never ? true : MissingEvents = true;
 void allEventsListed;
 
+/** A listener for one named event: its payload is typed by the name. */
+export type EventListener<E extends EventName> = (payload: Events[E]) => void;
+
 /** The API a renderer sees: one function per channel, one subscription per event. */
 export type SpillwayApi = {
   [C in Channel as ApiName<C>]: (request: ChannelRequest<C>) => Promise<Result<ChannelResponse<C>>>;
 } & {
   /** Subscribes to an event; returns the unsubscribe function. */
-  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+  on<E extends EventName>(event: E, listener: EventListener<E>): () => void;
 };
 
 /** `conversations:list` → `conversationsList`. */
@@ -395,3 +292,14 @@ export function apiName<C extends Channel>(channel: C): ApiName<C> {
   return `${domain}${verb.charAt(0).toUpperCase()}${verb.slice(1)}` as ApiName<C>;
 }
 
+/** The app's API as services implement it for the adapters: the contract's calls and its typed events. */
+export interface AppApi {
+  /** Validates and answers one call; every failure comes back as contract error data. */
+  call<C extends Channel>(channel: C, request: unknown): Promise<Result<ChannelResponse<C>>>;
+  /** Subscribes to one event. */
+  on<E extends EventName>(event: E, listener: EventListener<E>): () => void;
+  /** Subscribes to every event (the IPC and SSE adapters forward them all). */
+  onAny(listener: <E extends EventName>(event: E, payload: Events[E]) => void): () => void;
+}
+
+export type { EgressEntry };

@@ -1,28 +1,19 @@
 /**
- * Stops sending requests to a primary that keeps failing: after `threshold` consecutive failures the
- * primary is skipped for `cooldownMs`, then one probe request decides whether it is healthy again.
+ * Stops sending requests to an entry that keeps failing: after `threshold` consecutive failures the entry
+ * is skipped for `cooldownMs`, then one probe request decides whether it is healthy again.
  */
-export type CircuitState = 'closed' | 'open' | 'half-open';
+import type { CircuitSnapshot, CircuitState } from '../contract/index.js';
+
+export type { CircuitSnapshot, CircuitState };
 
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit (default 3). */
   threshold?: number;
-  /** How long the primary is skipped once open (default 30 s). */
+  /** How long the entry is skipped once open (default 30 s). */
   cooldownMs?: number;
 }
 
-export interface CircuitSnapshot {
-  state: CircuitState;
-  consecutiveFailures: number;
-  threshold: number;
-  cooldownMs: number;
-  /** Epoch ms when an open circuit lets a probe through; null unless open. */
-  retryAt: number | null;
-  /** Requests sent straight to the fallback because the circuit was open. */
-  skipped: number;
-}
-
-/** What the router should do with the primary for the next request. */
+/** What the router should do with the entry for the next request. */
 export type CircuitDecision = 'try' | 'probe' | 'skip';
 
 export class CircuitBreaker {

@@ -1,7 +1,11 @@
+import { codeForKind, type AppError } from '../contract/index.js';
 import type { DriverErrorData, DriverErrorKind } from './types.js';
 
-/** Kinds after which the router may try another driver; a user's cancel or a bad request never spills over. */
-export const RETRYABLE_KINDS: ReadonlySet<DriverErrorKind> = new Set<DriverErrorKind>([
+/**
+ * Kinds after which the router may try the next entry of the route ("may spill over"). A user's cancel, a
+ * bad request or a refused key never spills over: another entry would fail the same way, or should not be asked.
+ */
+export const SPILLABLE_KINDS: ReadonlySet<DriverErrorKind> = new Set<DriverErrorKind>([
   'inference_failed',
   'model_not_found',
   'network',
@@ -10,8 +14,17 @@ export const RETRYABLE_KINDS: ReadonlySet<DriverErrorKind> = new Set<DriverError
   'context_overflow',
 ]);
 
-export function isRetryableKind(kind: DriverErrorKind): boolean {
-  return RETRYABLE_KINDS.has(kind);
+/** Kinds after which trying the same request again may help (the meaning of `retryable` everywhere). */
+export const RETRYABLE_KINDS: ReadonlySet<DriverErrorKind> = new Set<DriverErrorKind>([
+  'inference_failed',
+  'network',
+  'timeout',
+  'rate_limited',
+  'circuit_open',
+]);
+
+export function isSpillableKind(kind: DriverErrorKind): boolean {
+  return SPILLABLE_KINDS.has(kind);
 }
 
 export interface DriverErrorOptions {
@@ -31,8 +44,14 @@ export class DriverError extends Error {
     if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 
+  /** Trying again may help. */
   get retryable(): boolean {
-    return isRetryableKind(this.kind);
+    return RETRYABLE_KINDS.has(this.kind);
+  }
+
+  /** The router may try the next entry of the route. */
+  get spillable(): boolean {
+    return SPILLABLE_KINDS.has(this.kind);
   }
 
   /** Plain data for crossing a process or context boundary (class prototypes do not survive it). */
@@ -40,6 +59,16 @@ export class DriverError extends Error {
     const data: DriverErrorData = { kind: this.kind, message: this.message, retryable: this.retryable };
     if (this.retryAfterMs !== undefined) data.retryAfterMs = this.retryAfterMs;
     return data;
+  }
+
+  /** The contract's error data. */
+  toAppError(): AppError {
+    return {
+      code: codeForKind(this.kind),
+      message: this.message,
+      retryable: this.retryable,
+      ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }),
+    };
   }
 
   static fromData(data: DriverErrorData): DriverError {
@@ -55,6 +84,9 @@ export class DriverError extends Error {
   }
 }
 
+/** An AbortSignal's abort, whichever library raised it (DOM, Node, undici). */
 export function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || (error as { code?: unknown }).code === 'ABORT_ERR');
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return error.name === 'AbortError' || code === 'ABORT_ERR' || code === 'UND_ERR_ABORTED';
 }

@@ -1,19 +1,7 @@
 /** Latency statistics and the routing event log kept by the router. */
-import type { DriverErrorKind, DriverRole } from './types.js';
+import type { Distribution, LatencyFigures, RoutingEvent, RoutingOutcome } from '../contract/index.js';
 
-/** count, median and 95th percentile of recent samples. */
-export interface Distribution {
-  count: number;
-  p50: number | null;
-  p95: number | null;
-}
-
-/** Per-driver latency figures. */
-export interface DriverLatency {
-  timeToFirstTokenMs: Distribution;
-  totalMs: Distribution;
-  tokensPerSecond: Distribution;
-}
+export type { Distribution, LatencyFigures, RoutingEvent, RoutingOutcome };
 
 /** Keeps the last `capacity` samples and reports nearest-rank percentiles over them. */
 export class SampleWindow {
@@ -61,26 +49,14 @@ export class LatencyTracker {
     if (tps !== null) this.tps.add(tps);
   }
 
-  snapshot(): DriverLatency {
+  /** True once any completion was added. */
+  observed(): boolean {
+    return this.total.snapshot().count > 0;
+  }
+
+  snapshot(): LatencyFigures {
     return { timeToFirstTokenMs: this.ttft.snapshot(), totalMs: this.total.snapshot(), tokensPerSecond: this.tps.snapshot() };
   }
-}
-
-/** What happened to one routing decision. */
-export type RoutingOutcome = 'success' | 'failure' | 'spillover' | 'skipped' | 'blocked' | 'aborted' | 'incomplete';
-
-/** One entry in the router's recent-events log. */
-export interface RoutingEvent {
-  /** Epoch milliseconds. */
-  at: number;
-  driverId: string;
-  role: DriverRole;
-  outcome: RoutingOutcome;
-  kind?: DriverErrorKind;
-  reason?: string;
-  latencyMs?: number;
-  /** For answers: output tokens per second after the first token. */
-  tokensPerSecond?: number;
 }
 
 /** Generation speed after the first token, as LM Studio and Ollama report it; null when it cannot be told. */

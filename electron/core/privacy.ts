@@ -1,22 +1,23 @@
 import { PRIVACY_TIERS, type PrivacyTier } from './types.js';
 
-function rank(tier: PrivacyTier): number {
+/** 0 for sovereign, 1 for private, 2 for standard: higher travels further. */
+export function tierRank(tier: PrivacyTier): number {
   return PRIVACY_TIERS.indexOf(tier);
 }
 
 /** The most permissive of the given tiers (standard > private > sovereign); sovereign when none. */
-export function mostPermissive(tiers: PrivacyTier[]): PrivacyTier {
-  return tiers.reduce<PrivacyTier>((acc, tier) => (rank(tier) > rank(acc) ? tier : acc), 'sovereign');
+export function mostPermissive(tiers: readonly PrivacyTier[]): PrivacyTier {
+  return tiers.reduce<PrivacyTier>((acc, tier) => (tierRank(tier) > tierRank(acc) ? tier : acc), 'sovereign');
 }
 
 /** The more restrictive of two tiers. */
 export function mostRestrictive(a: PrivacyTier, b: PrivacyTier): PrivacyTier {
-  return rank(a) <= rank(b) ? a : b;
+  return tierRank(a) <= tierRank(b) ? a : b;
 }
 
-/** True when a driver of `tier` may be used under `lock` (null: no lock). */
-export function tierAllowed(tier: PrivacyTier, lock: PrivacyTier | null): boolean {
-  return lock === null || rank(tier) <= rank(lock);
+/** True when an entry of `tier` may be used under `ceiling` (null: no ceiling). */
+export function tierAllowed(tier: PrivacyTier, ceiling: PrivacyTier | null): boolean {
+  return ceiling === null || tierRank(tier) <= tierRank(ceiling);
 }
 
 /** Plain-words description of a tier, for messages. */
@@ -26,5 +27,15 @@ export function describeTier(tier: PrivacyTier): string {
     case 'private': return 'may reach a server on your network';
     case 'standard': return 'may be sent to a server on the internet';
     default: return tier satisfies never;
+  }
+}
+
+/** The ceiling in plain words, for refusals. */
+export function describeCeiling(ceiling: PrivacyTier): string {
+  switch (ceiling) {
+    case 'sovereign': return 'this computer only';
+    case 'private': return 'up to the local network';
+    case 'standard': return 'anywhere';
+    default: return ceiling satisfies never;
   }
 }

@@ -1,28 +1,28 @@
+/** The types every driver and the router share. The plain data types come from the contract. */
+import type {
+  Capability,
+  DriverErrorKind,
+  EntryKind,
+  PrivacyTier,
+  RoutingStrategy,
+  StopReason,
+  Usage,
+} from '../contract/index.js';
+
+export type { Capability, DriverErrorKind, EntryKind, PrivacyTier, RoutingStrategy, StopReason, Usage };
+export { CAPABILITIES, PRIVACY_TIERS, ROUTING_STRATEGIES } from '../contract/index.js';
+
 /** Chat roles understood by every driver. */
 export type ChatRole = 'system' | 'user' | 'assistant';
+
+/** A piece of a multi-part message: text, or an image as a `data:` or `https:` URL. */
+export type MessagePart = { type: 'text'; text: string } | { type: 'image'; url: string };
 
 /** One chat message. */
 export interface ChatMessage {
   role: ChatRole;
-  content: string;
+  content: string | MessagePart[];
 }
-
-/**
- * How far a request may travel: `sovereign` never leaves this machine, `private` may reach a server on
- * the local network, `standard` may reach the public internet.
- */
-export type PrivacyTier = 'sovereign' | 'private' | 'standard';
-
-/** Ordered from most restrictive to most permissive. */
-export const PRIVACY_TIERS: readonly PrivacyTier[] = ['sovereign', 'private', 'standard'];
-
-/** Routing strategies; the UI calls them Local first, Local only and Cloud only. */
-export type RoutingStrategy = 'primary-with-fallback' | 'primary-only' | 'fallback-only';
-
-export const ROUTING_STRATEGIES: readonly RoutingStrategy[] = ['primary-with-fallback', 'primary-only', 'fallback-only'];
-
-/** Why generation ended. `error` marks an answer cut off by a failure after text had streamed. */
-export type StopReason = 'stop' | 'length' | 'aborted' | 'error';
 
 /** Sampling options shared by all drivers. */
 export interface SamplingOptions {
@@ -34,6 +34,14 @@ export interface SamplingOptions {
   seed?: number;
 }
 
+/** Which entry the router hands a request to, told before that entry streams. */
+export interface RouteAnnouncement {
+  entryId: string;
+  entryKind: EntryKind;
+  model: string;
+  tier: PrivacyTier;
+}
+
 /** A chat completion request as drivers receive it. */
 export interface CompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
@@ -41,16 +49,10 @@ export interface CompletionRequest extends SamplingOptions {
   signal?: AbortSignal;
   /** Called with each piece of streamed text, in order. */
   onText?: (delta: string) => void;
-  /** Called by the router each time it hands the request to a driver, before that driver streams. */
-  onRoute?: (route: { role: DriverRole; driverId: string; model: string }) => void;
-}
-
-/** Token counts of one completion. */
-export interface Usage {
-  inputTokens: number;
-  outputTokens: number;
-  /** Prompt tokens served from the KV cache of an earlier turn, where the driver knows it. */
-  cachedInputTokens?: number;
+  /** Called by the router each time it hands the request to an entry, before that entry streams. */
+  onRoute?: (route: RouteAnnouncement) => void;
+  /** Capabilities the request needs beyond what its messages show (images are seen in the messages). */
+  needs?: Capability[];
 }
 
 /** Wall-clock timings of one completion, in milliseconds. */
@@ -64,62 +66,83 @@ export interface Timings {
 export interface DriverErrorData {
   kind: DriverErrorKind;
   message: string;
+  /** Trying again may help. */
   retryable: boolean;
   retryAfterMs?: number;
 }
 
-/** Which role a driver played in answering a routed request. */
-export type DriverRole = 'primary' | 'fallback';
-
 /** The result of a completion. */
 export interface CompletionResponse {
   text: string;
-  /** Stable id of the driver that produced the text. */
-  driverId: string;
+  /** The entry that produced the text (its driver's id). */
+  entryId: string;
   /** The model that actually answered. */
   model: string;
   usage: Usage;
   timings: Timings;
   stopReason: StopReason;
-  /** Set by the router: which role answered. */
-  role?: DriverRole;
-  /** Set by the router: why this driver answered (e.g. `spilled over after inference_failed: …`). */
+  /** Set by the router: what kind of entry answered. */
+  entryKind?: EntryKind;
+  /** Set by the router: how far the request travelled to the entry that answered. */
+  tier?: PrivacyTier;
+  /** Set by the router: why this entry answered (e.g. `spilled over after inference_failed: …`). */
   routeReason?: string;
-  /** Set by the router when it spilled over: the primary's failure. */
-  spilledAfter?: DriverErrorData;
+  /** Set by the router when it spilled over: the failure of the entry before. */
+  spilledAfter?: DriverErrorData & { entryId: string };
   /** Set when the answer was cut short by a failure after text had streamed. */
   incomplete?: DriverErrorData;
 }
 
-/** Every way a driver can fail. */
-export type DriverErrorKind =
-  | 'inference_failed'
-  | 'model_not_found'
-  | 'network'
-  | 'timeout'
-  | 'context_overflow'
-  | 'rate_limited'
-  | 'auth'
-  | 'invalid_request'
-  | 'aborted'
-  | 'no_fallback'
-  | 'privacy_blocked'
-  | 'circuit_open';
+/** Vectors for a batch of inputs. */
+export interface EmbeddingResponse {
+  entryId: string;
+  model: string;
+  vectors: number[][];
+  usage: { inputTokens: number };
+}
 
 /** What every model backend implements. */
 export interface LlmDriver {
-  /** Stable identifier, e.g. `local` or `remote`. */
+  /** Stable identifier: the entry's id in the route, e.g. `local` or an endpoint's id. */
   readonly id: string;
+  /** A name for people, e.g. `OpenAI`; the id when absent. */
+  displayName?(): string;
   /** The model this driver currently serves. */
   modelName(): string;
   /** Runs one chat completion, streaming text through `request.onText`; rejects with a DriverError. */
   complete(request: CompletionRequest): Promise<CompletionResponse>;
-  /** The usable context window in tokens. */
+  /** The usable context window in tokens (0: unknown). */
   contextWindow(): number;
   /** How far requests sent to this driver may travel. */
   privacyTier(): PrivacyTier;
+  /** What it can serve beyond text chat; none when absent. */
+  capabilities?(): readonly Capability[];
+  /** Host (and port) requests go to; absent for the local engine. */
+  endpointHost?(): string | null;
+  /** Gets ready to answer (loads the model); the router runs it under the load deadline. */
+  prepare?(signal: AbortSignal): Promise<void>;
   /** Counts the prompt's tokens with the model's own tokenizer and chat template, when the driver can. */
-  countTokens?(messages: ChatMessage[]): Promise<number>;
-  /** Requests waiting behind the one in progress, when the driver queues. */
+  countTokens?(messages: ChatMessage[], signal?: AbortSignal): Promise<number>;
+  /** Embeds each input, when the driver has the `embeddings` capability. */
+  embed?(input: string[], signal?: AbortSignal): Promise<EmbeddingResponse>;
+  /** Bytes of the request body it would send for `request`, for the egress record. */
+  requestBytes?(request: CompletionRequest): number;
+  /** Requests waiting behind the ones in progress, when the driver queues. */
   queueLength?(): number;
+}
+
+/** The text of a message, its parts' text joined by newlines (images dropped). */
+export function messageText(message: ChatMessage): string {
+  if (typeof message.content === 'string') return message.content;
+  return message.content
+    .filter((part): part is Extract<MessagePart, { type: 'text' }> => part.type === 'text')
+    .map((part) => part.text)
+    .join('\n');
+}
+
+/** Capabilities a request needs: images when any message has an image part, plus what it declares. */
+export function requestNeeds(request: Pick<CompletionRequest, 'messages' | 'needs'>): Capability[] {
+  const needs = new Set<Capability>(request.needs ?? []);
+  if (request.messages.some((m) => typeof m.content !== 'string' && m.content.some((part) => part.type === 'image'))) needs.add('images');
+  return [...needs];
 }

@@ -1,10 +1,12 @@
 /**
- * The primary driver: a GGUF model run by node-llama-cpp inside the inference host process. Requests are
- * served one at a time in arrival order; the host is started on first use and again after a crash.
+ * The local entry of the route: a GGUF model run by node-llama-cpp inside the inference host process.
+ * Requests are served one at a time in arrival order; the host is started on first use and again after a
+ * crash. A host that stops answering (a call abandoned at its deadline, then no reply to a ping within the
+ * grace period) is killed, so the next request starts a fresh one.
  */
 import { basename } from 'node:path';
 import { DriverError } from '../core/errors.js';
-import type { ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
+import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
 import type { EngineInfo, EngineOptions, HostCall, HostMessage, HostResults, ModelInspection } from '../inference/protocol.js';
 import { forkHostLauncher, type HostExit, type HostHandle, type HostLauncher } from './host-process.js';
 
@@ -14,7 +16,7 @@ export interface LocalDriverOptions extends EngineOptions {
   launcher?: HostLauncher;
   /** Requests allowed to wait behind the running one before new ones are refused. */
   maxQueue?: number;
-  /** How long an aborted generation may take to stop before the host is killed and restarted. */
+  /** How long an aborted call (or a ping after it) may take before the host is killed and restarted. */
   abortGraceMs?: number;
   /** Called when the model starts loading, finishes, fails, or the host dies. */
   onStatusChange?: () => void;
@@ -26,6 +28,12 @@ interface PendingCall {
   resolve(value: unknown): void;
   reject(error: DriverError): void;
   onText?: (text: string) => void;
+}
+
+/** Node's AbortSignal reason for a timeout, or a cancel. */
+function abandoned(signal: AbortSignal): DriverError {
+  const reason: unknown = signal.reason;
+  return reason instanceof DriverError ? reason : new DriverError('aborted', 'The request was cancelled.');
 }
 
 interface QueuedJob {
@@ -49,6 +57,7 @@ export class LocalDriver implements LlmDriver {
   private crashes = 0;
   private loadError: DriverError | null = null;
   private loadingNow = false;
+  private aliveCheck: Promise<void> | null = null;
 
   constructor(options: LocalDriverOptions) {
     this.options = options;
@@ -69,6 +78,11 @@ export class LocalDriver implements LlmDriver {
   /** Local inference never leaves the machine. */
   privacyTier(): PrivacyTier {
     return 'sovereign';
+  }
+
+  /** Text chat only: node-llama-cpp 3.21 reads no images, and tools and embeddings are not served yet. */
+  capabilities(): readonly Capability[] {
+    return [];
   }
 
   /** Requests waiting behind the one being generated. */
@@ -152,10 +166,24 @@ export class LocalDriver implements LlmDriver {
     return this.call('inspect', { path, ...(contextSize === undefined ? {} : { contextSize }), ...(this.options.gpu === undefined ? {} : { gpu: this.options.gpu }) });
   }
 
+  /**
+   * Loads the model if it is not loaded. A caller that stops waiting (its deadline passed) leaves the load
+   * running for the next request, unless the host does not answer a ping: then it is restarted.
+   */
+  async prepare(signal: AbortSignal): Promise<void> {
+    await this.untilAbandoned(this.load(), signal);
+  }
+
   /** Counts the prompt's tokens with the model's tokenizer and chat template. */
-  async countTokens(messages: ChatMessage[]): Promise<number> {
-    await this.load();
-    return this.call('countTokens', { messages });
+  async countTokens(messages: ChatMessage[], signal?: AbortSignal): Promise<number> {
+    await (signal ? this.untilAbandoned(this.load(), signal) : this.load());
+    const id = this.nextId++;
+    const counting = this.callWithId(id, 'countTokens', { messages });
+    if (!signal) return counting;
+    return this.untilAbandoned(counting, signal, () => {
+      this.calls.delete(id);
+      this.host?.send({ kind: 'abort', id });
+    });
   }
 
   /** Queues the request, then generates on the local model; abort returns the partial text. */
@@ -179,7 +207,7 @@ export class LocalDriver implements LlmDriver {
   /** Stops the host process; a later request starts it again. */
   async dispose(): Promise<void> {
     for (const job of this.queue.splice(0)) job.cancel();
-    this.stopHost('The local engine was stopped.');
+    this.stopHost(new DriverError('aborted', 'The local engine was stopped.'));
   }
 
   private async generate(request: CompletionRequest, started: number): Promise<CompletionResponse> {
@@ -214,7 +242,7 @@ export class LocalDriver implements LlmDriver {
       if (result === null) return this.abortedResponse(started, partial);
       return {
         text: result.text,
-        driverId: this.id,
+        entryId: this.id,
         model: result.model,
         usage: {
           inputTokens: result.inputTokens,
@@ -235,7 +263,7 @@ export class LocalDriver implements LlmDriver {
   private abortedResponse(started: number, text: string): CompletionResponse {
     return {
       text,
-      driverId: this.id,
+      entryId: this.id,
       model: this.modelName(),
       usage: { inputTokens: 0, outputTokens: 0 },
       timings: { timeToFirstTokenMs: null, totalMs: performance.now() - started },
@@ -337,18 +365,81 @@ export class LocalDriver implements LlmDriver {
   }
 
   private restartHost(): void {
-    this.stopHost('The local engine was restarted after a cancelled generation did not stop.');
+    this.stopHost(new DriverError('inference_failed', 'The local engine was restarted because a stopped generation did not end.'));
+  }
+
+  /**
+   * Waits for `promise` until `signal` aborts; then stops waiting at once (running `onAbandon`) and checks
+   * in the background that the host still answers.
+   */
+  private untilAbandoned<T>(promise: Promise<T>, signal: AbortSignal, onAbandon?: () => void): Promise<T> {
+    if (signal.aborted) {
+      onAbandon?.();
+      void this.checkAlive();
+      return Promise.reject(abandoned(signal));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        onAbandon?.();
+        void this.checkAlive();
+        reject(abandoned(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Pings the host; one that does not answer within the grace period is stuck and is killed. */
+  private checkAlive(): Promise<void> {
+    const host = this.host;
+    if (!host) return Promise.resolve();
+    this.aliveCheck ??= new Promise<void>((resolve) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.calls.delete(id);
+        if (this.host === host) this.stopHost(new DriverError('inference_failed', 'The local engine stopped responding and was restarted.'));
+        resolve();
+      }, this.options.abortGraceMs ?? 1000);
+      timer.unref();
+      this.calls.set(id, {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      host.send({ kind: 'call', id, method: 'ping', params: {} });
+    }).finally(() => {
+      this.aliveCheck = null;
+    });
+    return this.aliveCheck;
   }
 
   /** Kills the host (the next request starts a fresh one) and ends every call still waiting on it. */
-  private stopHost(why: string): void {
+  private stopHost(error: DriverError): void {
     const host = this.host;
     this.host = null;
     this.loaded = null;
     this.engineInfo = null;
     this.loadingNow = false;
     host?.kill();
-    this.failAll(new DriverError('aborted', why));
+    if (error.kind !== 'aborted') {
+      this.crashes++;
+      this.loadError = error;
+    }
+    this.failAll(error);
     this.notifyStatus();
   }
 

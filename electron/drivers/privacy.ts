@@ -1,4 +1,6 @@
 import { isIP } from 'node:net';
+import { DriverError } from '../core/errors.js';
+import { tierRank } from '../core/privacy.js';
 import type { PrivacyTier } from '../core/types.js';
 
 /** Suffixes that only resolve inside a home or office network (mDNS, router DNS, RFC 8375, cloud-internal). */
@@ -77,3 +79,24 @@ function expandIPv6(address: string): number[] | null {
   const groups = [...left, ...Array<string>(missing).fill('0'), ...right].map((g) => parseInt(g, 16));
   return groups.length === 8 && groups.every((g) => Number.isInteger(g)) ? groups : null;
 }
+
+/**
+ * The tier an endpoint runs at: the declared one when it is at least as permissive as the URL shows (a
+ * loopback URL can be a proxy to the cloud), else an `invalid_request` naming both: a public address can
+ * never be declared private or sovereign.
+ */
+export function resolveTier(baseURL: string, declared: PrivacyTier | null | undefined): PrivacyTier {
+  const inferred = privacyTierForUrl(baseURL);
+  if (!declared || declared === inferred) return inferred;
+  if (tierRank(declared) > tierRank(inferred)) return declared;
+  throw new DriverError(
+    'invalid_request',
+    `${hostOf(baseURL) ?? baseURL} is ${WHERE[inferred]}, so it cannot be declared ${declared}: a tier may only be declared more permissive than its address shows.`,
+  );
+}
+
+const WHERE: Record<PrivacyTier, string> = {
+  sovereign: 'on this computer (sovereign)',
+  private: 'on the local network (private)',
+  standard: 'on the internet (standard)',
+};

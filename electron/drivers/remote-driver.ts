@@ -1,13 +1,20 @@
+/**
+ * An endpoint of the route: any OpenAI-compatible Chat Completions server (OpenAI itself, a cloud provider,
+ * a LAN server, or a local one such as Ollama), through the official `openai` SDK.
+ */
 import OpenAI from 'openai';
-import type { ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import type { ChatCompletionContentPart, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { CAPABILITIES, type Capability } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
-import type { CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier, StopReason, Usage } from '../core/types.js';
-import { privacyTierForUrl } from './privacy.js';
+import type { ChatMessage, CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier, StopReason, Usage } from '../core/types.js';
+import { resolveTier } from './privacy.js';
 import { mapRemoteError, type RemoteErrorContext } from './remote-errors.js';
 
 export interface RemoteDriverOptions {
-  /** Stable driver id; defaults to `remote`. */
+  /** Stable id: the entry's id in the route; defaults to `remote`. */
   id?: string;
+  /** A name for people; defaults to the host. */
+  name?: string;
   /** OpenAI-compatible base URL, usually ending in `/v1`. */
   baseURL: string;
   model: string;
@@ -15,8 +22,10 @@ export interface RemoteDriverOptions {
   apiKey?: string;
   /** Defaults to 128000 tokens. */
   contextWindow?: number;
-  /** Overrides the tier derived from the base URL's host. */
-  privacyTier?: PrivacyTier;
+  /** Declared tier: only a tier more permissive than the base URL's is accepted (see `resolveTier`). */
+  privacyTier?: PrivacyTier | null;
+  /** What the endpoint serves beyond text chat; defaults to everything (an endpoint that cannot will say so). */
+  capabilities?: readonly Capability[];
   /** Limit on waiting for response headers and on any silence between streamed chunks; defaults to 60000. */
   requestTimeoutMs?: number;
   /** HTTP 429 retries before any text has streamed; defaults to 2. */
@@ -30,6 +39,8 @@ export interface ConnectionTestResult {
   ok: true;
   latencyMs: number;
   models: string[];
+  /** What the listing says about the configured model's capabilities, where it says anything. */
+  learned: Partial<Record<Capability, boolean>>;
 }
 
 /** Sent when no key is configured: the SDK refuses an empty key, and keyless local servers ignore it. */
@@ -37,9 +48,11 @@ const PLACEHOLDER_API_KEY = 'not-needed';
 /** Used between 429 retries when the server gives no Retry-After. */
 const DEFAULT_RATE_LIMIT_BACKOFF_MS = 500;
 
-/** Talks to any OpenAI-compatible Chat Completions endpoint: OpenAI itself, a LAN server, or a local one. */
 export class RemoteDriver implements LlmDriver {
   readonly id: string;
+  readonly #name: string;
+  readonly #host: string;
+  readonly #capabilities: readonly Capability[];
   readonly #client: OpenAI;
   readonly #model: string;
   readonly #contextWindow: number;
@@ -62,9 +75,12 @@ export class RemoteDriver implements LlmDriver {
     }
     if (!options.model.trim()) throw new DriverError('invalid_request', 'The remote driver needs a model name.');
     this.id = options.id ?? 'remote';
+    this.#host = url.host;
+    this.#name = options.name?.trim() || url.host;
+    this.#capabilities = options.capabilities ?? CAPABILITIES;
     this.#model = options.model;
     this.#contextWindow = options.contextWindow ?? 128_000;
-    this.#privacyTier = options.privacyTier ?? privacyTierForUrl(options.baseURL);
+    this.#privacyTier = resolveTier(options.baseURL, options.privacyTier);
     this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
     this.#maxRateLimitRetries = Math.max(0, options.maxRateLimitRetries ?? 2);
     this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000;
@@ -86,9 +102,26 @@ export class RemoteDriver implements LlmDriver {
     });
   }
 
+  displayName(): string {
+    return this.#name;
+  }
+
+  endpointHost(): string {
+    return this.#host;
+  }
+
   /** The configured model; the response's `model` reports what actually answered. */
   modelName(): string {
     return this.#model;
+  }
+
+  capabilities(): readonly Capability[] {
+    return this.#capabilities;
+  }
+
+  /** The exact size of the JSON body a completion request sends. */
+  requestBytes(request: CompletionRequest): number {
+    return Buffer.byteLength(JSON.stringify(this.#body(request)));
   }
 
   /** Configured rather than probed: compatible servers do not report it consistently. */
@@ -113,7 +146,7 @@ export class RemoteDriver implements LlmDriver {
     let stopReason: StopReason = 'stop';
     const finish = (reason: StopReason): CompletionResponse => ({
       text,
-      driverId: this.id,
+      entryId: this.id,
       model: servedModel,
       usage: usage ?? { inputTokens: 0, outputTokens: deltas },
       timings: { timeToFirstTokenMs: firstTextAt === null ? null : firstTextAt - started, totalMs: performance.now() - started },
@@ -166,28 +199,46 @@ export class RemoteDriver implements LlmDriver {
     return finish(stopReason);
   }
 
-  /** A cheap `GET /models` so settings can show "connected" and offer the server's model names. */
+  /** A cheap `GET /models` so settings can show "connected", offer the server's model names and learn what the model can do. */
   async testConnection(signal?: AbortSignal): Promise<ConnectionTestResult> {
     const started = performance.now();
     try {
       const page = await this.#client.models.list({ ...(signal ? { signal } : {}) });
-      return { ok: true, latencyMs: performance.now() - started, models: (page.data ?? []).map((m) => m.id) };
+      const data = page.data ?? [];
+      const mine = data.find((m) => m.id === this.#model);
+      return { ok: true, latencyMs: performance.now() - started, models: data.map((m) => m.id), learned: mine ? learnCapabilities(mine) : {} };
     } catch (error) {
       throw mapRemoteError(error, { ...this.#errorContext, operation: 'models' });
     }
   }
 
-  /** Opens the stream, retrying only 429s (nothing has streamed yet, so a retry cannot duplicate text); null when cancelled. */
-  async #openStream(request: CompletionRequest) {
+  /** Embeds each input with the configured model (`POST /embeddings`). */
+  async embed(input: string[], signal?: AbortSignal): Promise<EmbeddingResponse> {
+    try {
+      const response = await this.#client.embeddings.create({ model: this.#model, input, encoding_format: 'float' }, signal ? { signal } : {});
+      const vectors = [...response.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
+      return { entryId: this.id, model: response.model || this.#model, vectors, usage: { inputTokens: response.usage?.prompt_tokens ?? 0 } };
+    } catch (error) {
+      throw this.#mapError(error);
+    }
+  }
+
+  #body(request: CompletionRequest): ChatCompletionCreateParamsStreaming {
     const body: ChatCompletionCreateParamsStreaming = {
       model: this.#model,
-      messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+      messages: request.messages.map(toOpenAIMessage),
       stream: true,
       stream_options: { include_usage: true },
     };
     if (request.temperature !== undefined) body.temperature = request.temperature;
     if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
     if (request.seed !== undefined) body.seed = request.seed;
+    return body;
+  }
+
+  /** Opens the stream, retrying only 429s (nothing has streamed yet, so a retry cannot duplicate text); null when cancelled. */
+  async #openStream(request: CompletionRequest) {
+    const body = this.#body(request);
     const signal = request.signal;
 
     for (let attempt = 0; ; attempt++) {
@@ -227,4 +278,44 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** A message in OpenAI's shape: text stays a string; parts become text and `image_url` parts. */
+function toOpenAIMessage(message: ChatMessage): ChatCompletionMessageParam {
+  if (typeof message.content === 'string') return { role: message.role, content: message.content } as ChatCompletionMessageParam;
+  const parts: ChatCompletionContentPart[] = message.content.map((part) =>
+    part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image_url', image_url: { url: part.url } },
+  );
+  if (message.role === 'user') return { role: 'user', content: parts };
+  // System and assistant turns take text parts only.
+  const text = parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n');
+  return { role: message.role, content: text };
+}
+
+/**
+ * What a model listing says about a model, where it says anything: OpenRouter's `architecture` and
+ * `supported_parameters`, LM Studio's `type`, and a `capabilities` list (Ollama's words) all count.
+ */
+export function learnCapabilities(model: object): Partial<Record<Capability, boolean>> {
+  const raw = model as {
+    architecture?: { input_modalities?: unknown };
+    supported_parameters?: unknown;
+    type?: unknown;
+    capabilities?: unknown;
+  };
+  const learned: Partial<Record<Capability, boolean>> = {};
+  const modalities = raw.architecture?.input_modalities;
+  if (Array.isArray(modalities)) learned.images = modalities.includes('image');
+  const params = raw.supported_parameters;
+  if (Array.isArray(params)) learned.tools = params.includes('tools');
+  if (raw.type === 'vlm') learned.images = true;
+  if (raw.type === 'llm') learned.images = false;
+  if (raw.type === 'embeddings') learned.embeddings = true;
+  const caps = raw.capabilities;
+  if (Array.isArray(caps)) {
+    learned.images = caps.includes('vision');
+    learned.tools = caps.includes('tools');
+    learned.embeddings = caps.includes('embedding') || caps.includes('embeddings');
+  }
+  return learned;
 }

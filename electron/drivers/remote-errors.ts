@@ -1,5 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { DriverError, isAbortError } from '../core/errors.js';
+import { CONNECTION_FAILURES, errnoCode, parseRetryAfterMs, TIMEOUT_FAILURES } from '../core/net.js';
 import type { DriverErrorKind } from '../core/types.js';
 
 /** What an error message may mention about the request that failed. */
@@ -17,19 +18,6 @@ export interface RemoteErrorContext {
 /** Servers word context overflow differently (OpenAI, vLLM, llama.cpp, Ollama, LM Studio, Anthropic-style proxies). */
 const CONTEXT_OVERFLOW =
   /context[\s_-]*(length|window|size|limit)|maximum context|too many tokens|prompt is too long|input is too long|context.{0,20}overflow|exceeds?.{0,40}context/i;
-
-const UNREACHABLE = 'could not be reached.';
-
-const NETWORK_CAUSES: Record<string, string> = {
-  ECONNREFUSED: 'refused the connection. Is the server running?',
-  ENOTFOUND: 'could not be found. Check the host name.',
-  EAI_AGAIN: 'could not be looked up. Check your network or DNS.',
-  ECONNRESET: 'reset the connection.',
-  EHOSTUNREACH: 'is unreachable from this network.',
-  ENETUNREACH: 'is unreachable from this network.',
-  ETIMEDOUT: 'did not accept the connection in time.',
-  UND_ERR_SOCKET: 'closed the connection unexpectedly.',
-};
 
 /** Turns anything the OpenAI SDK or the stream throws into a DriverError whose message names the host, never the key. */
 export function mapRemoteError(error: unknown, ctx: RemoteErrorContext): DriverError {
@@ -103,19 +91,15 @@ function isContextOverflow(error: APIError, detail: string): boolean {
   return error.code === 'context_length_exceeded' || CONTEXT_OVERFLOW.test(`${error.code ?? ''} ${error.type ?? ''} ${detail}`);
 }
 
-/** Walks the cause chain (APIConnectionError → TypeError "fetch failed" → system error) for an errno code. */
+/** What the errno code along the cause chain (APIConnectionError → TypeError "fetch failed" → system error) says. */
 function networkReason(error: unknown): string {
-  for (let e: unknown = error, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && NETWORK_CAUSES[code]) return NETWORK_CAUSES[code];
-    const nested = (e as { errors?: unknown }).errors; // AggregateError from happy-eyeballs dialing
-    if (Array.isArray(nested)) {
-      const reason = nested.map(networkReason).find((r) => r !== UNREACHABLE);
-      if (reason) return reason;
-    }
-    if (e instanceof Error && /terminated|other side closed/i.test(e.message)) return 'dropped the connection before the answer finished.';
+  const code = errnoCode(error);
+  if (CONNECTION_FAILURES[code]) return CONNECTION_FAILURES[code];
+  if (TIMEOUT_FAILURES.has(code)) return 'did not accept the connection in time.';
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 6; e = e.cause, depth++) {
+    if (/terminated|other side closed/i.test(e.message)) return 'dropped the connection before the answer finished.';
   }
-  return UNREACHABLE;
+  return 'could not be reached.';
 }
 
 /** The server's own explanation, trimmed so a huge HTML error page cannot flood the UI. */
@@ -138,16 +122,7 @@ function numericStatus(body: unknown): number | undefined {
   return undefined;
 }
 
-/** Reads `retry-after-ms`, then `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfterMs(headers: Headers | undefined | null, now = Date.now()): number | undefined {
-  const ms = headers?.get('retry-after-ms');
-  if (ms && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Math.ceil(Number(ms));
-  const value = headers?.get('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
+export { parseRetryAfterMs };
 
 function scrub(message: string, apiKey: string | undefined): string {
   return apiKey && apiKey.length >= 4 ? message.split(apiKey).join('[redacted]') : message;

@@ -15,7 +15,7 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import { DriverError, isAbortError } from '../core/errors.js';
-import type { ChatMessage } from '../core/types.js';
+import { messageText, type ChatMessage } from '../core/types.js';
 import { validateGguf } from './gguf-validate.js';
 import type { Backend, EngineInfo, EngineOptions, GenerateParams, HostCompletion } from './protocol.js';
 import { defaultThreadCount } from './threads.js';
@@ -38,9 +38,9 @@ export async function loadLlama(gpu: EngineOptions['gpu']): Promise<Llama> {
 function toHistory(messages: ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
     switch (message.role) {
-      case 'system': return { type: 'system', text: message.content };
-      case 'user': return { type: 'user', text: message.content };
-      case 'assistant': return { type: 'model', response: [message.content] };
+      case 'system': return { type: 'system', text: messageText(message) };
+      case 'user': return { type: 'user', text: messageText(message) };
+      case 'assistant': return { type: 'model', response: [messageText(message)] };
       default: return message.role satisfies never;
     }
   });

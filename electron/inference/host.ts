@@ -57,6 +57,8 @@ async function handle(call: HostCall): Promise<unknown> {
       return requireEngine().countTokens(call.params.messages);
     case 'inspect':
       return inspectModel(call.params.path, await loadLlama(call.params.gpu ?? engine?.gpuSetting ?? 'auto'), call.params.contextSize);
+    case 'ping':
+      return null;
     case 'unload': {
       const previous = engine;
       engine = null;

@@ -2,7 +2,10 @@
  * Messages between the local driver and the inference host process. Types only: both sides import it,
  * and only the host imports node-llama-cpp.
  */
+import type { Backend, EngineInfo, ModelInspection } from '../contract/index.js';
 import type { ChatMessage, DriverErrorData, StopReason } from '../core/types.js';
+
+export type { Backend, EngineInfo, ModelInspection };
 
 /** How the host should load and run a model. */
 export interface EngineOptions {
@@ -22,24 +25,6 @@ export interface EngineOptions {
   unsafeSkipValidation?: boolean;
 }
 
-export type Backend = 'cuda' | 'metal' | 'vulkan' | 'cpu';
-
-/** What the host reports once a model is loaded. */
-export interface EngineInfo {
-  modelPath: string;
-  modelName: string;
-  architecture: string;
-  fileSizeBytes: number;
-  backend: Backend;
-  devices: string[];
-  contextSize: number;
-  trainedContextSize: number;
-  threads: number;
-  defaultThreads: number;
-  gpuLayers: number;
-  loadMs: number;
-}
-
 /** One generation's outcome as the host reports it. */
 export interface HostCompletion {
   text: string;
@@ -51,28 +36,6 @@ export interface HostCompletion {
   timeToFirstTokenMs: number | null;
   totalMs: number;
   stopReason: Exclude<StopReason, 'error'>;
-}
-
-/** A GGUF file described for the model manager, with a fit estimate for this machine. */
-export interface ModelInspection {
-  path: string;
-  name: string;
-  architecture: string;
-  /** Total parameter count. */
-  parameters: number;
-  /** e.g. Q4_K_M; null when the file does not say. */
-  quantization: string | null;
-  fileSizeBytes: number;
-  trainedContextSize: number;
-  fit: {
-    /** gpu: fully offloaded; partial-gpu: some layers on the GPU; ram: CPU only; too-large: does not fit. */
-    verdict: 'gpu' | 'partial-gpu' | 'ram' | 'too-large';
-    contextSize: number;
-    gpuLayers: number;
-    ramBytes: number;
-    vramBytes: number;
-    backend: Backend;
-  };
 }
 
 export interface GenerateParams {
@@ -88,7 +51,9 @@ export type HostCall =
   | { kind: 'call'; id: number; method: 'complete'; params: GenerateParams }
   | { kind: 'call'; id: number; method: 'countTokens'; params: { messages: ChatMessage[] } }
   | { kind: 'call'; id: number; method: 'unload'; params: Record<string, never> }
-  | { kind: 'call'; id: number; method: 'inspect'; params: { path: string; contextSize?: number; gpu?: EngineOptions['gpu'] } };
+  | { kind: 'call'; id: number; method: 'inspect'; params: { path: string; contextSize?: number; gpu?: EngineOptions['gpu'] } }
+  /** Answers at once: the driver's test that the host is still responsive. */
+  | { kind: 'call'; id: number; method: 'ping'; params: Record<string, never> };
 
 export type HostRequest = HostCall | { kind: 'abort'; id: number };
 
@@ -98,6 +63,7 @@ export interface HostResults {
   countTokens: number;
   unload: null;
   inspect: ModelInspection;
+  ping: null;
 }
 
 export type HostMessage =

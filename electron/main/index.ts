@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, safeStorage, session, shell, utilityProcess } from 'electron';
-import type { PublicSettings } from '../contract/index.js';
 import { startServer } from '../server/http-server.js';
-import { AppServices } from '../services/app-services.js';
+import { createServices, type Services } from '../services/app-services.js';
+import { MIGRATED_ENDPOINT_ID } from '../services/settings-migration.js';
+import { HF_TOKEN } from '../services/settings-service.js';
 import { utilityHostLauncher } from './host-launcher.js';
 import { registerIpc, trustedFrameCheck } from './ipc.js';
 import { LocalServer } from './local-server.js';
@@ -25,7 +26,7 @@ const isAppPage = appPageMatcher(rendererIndex);
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 let mainWindow: BrowserWindow | null = null;
-let services: AppServices | null = null;
+let services: Services | null = null;
 
 // Pin the data directory to the product name: otherwise `npm start` (package name `spillway`) and the
 // packaged app (productName `Spillway`) would keep separate settings on case-sensitive file systems.
@@ -57,9 +58,11 @@ async function start(): Promise<void> {
 
   const dataDir = app.getPath('userData');
   const warnings: string[] = [];
-  const secrets = await SafeStorageSecretStore.open(join(dataDir, 'secrets.json'), safeStorage, { warn: (message) => warnings.push(message) });
-  const hfToken = await SafeStorageSecretStore.open(join(dataDir, 'hf-token.json'), safeStorage, { warn: (message) => warnings.push(message) });
-  const appServices = await AppServices.create({
+  const warn = (message: string): void => void warnings.push(message);
+  // The first build kept one key; it becomes the key of the endpoint its settings migrate to.
+  const secrets = await SafeStorageSecretStore.open(join(dataDir, 'secrets.json'), safeStorage, { warn, legacyName: MIGRATED_ENDPOINT_ID });
+  const hfToken = await SafeStorageSecretStore.open(join(dataDir, 'hf-token.json'), safeStorage, { warn, legacyName: HF_TOKEN, what: 'Hugging Face token' });
+  const appServices = await createServices({
     dataDir,
     mode: 'desktop',
     version: app.getVersion(),
@@ -88,10 +91,10 @@ async function start(): Promise<void> {
     start: ({ host, port }) => startServer({ services: appServices, host, port }),
     notify: (level, message) => appServices.notify(level, message),
   });
-  appServices.subscribe((event, payload) => {
-    if (event === 'settings:update') void localServer.apply((payload as PublicSettings).server);
+  appServices.on('settings:update', (settings) => void localServer.apply(settings.server));
+  void appServices.call('settings:get', {}).then((settings) => {
+    if (settings.ok) void localServer.apply(settings.value.server);
   });
-  void localServer.apply(appServices.settings().server);
 
   let quitting = false;
   app.on('before-quit', (event) => {

@@ -4,8 +4,7 @@
  * that; validation and everything else happens in the services.
  */
 import type { BrowserWindow, IpcMain, WebContents, WebFrameMain } from 'electron';
-import { CHANNELS, type AppError, type Channel, type Result } from '../contract/index.js';
-import type { AppServices } from '../services/app-services.js';
+import { CHANNELS, type AppApi, type AppError, type Channel, type Result } from '../contract/index.js';
 import type { UrlCheck } from './security.js';
 
 /** Who sent an IPC message: the fields of IpcMainInvokeEvent the check reads. */
@@ -36,7 +35,7 @@ export function trustedFrameCheck(options: { isAppPage: UrlCheck; getMainWindow:
 
 export interface IpcDependencies {
   ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>;
-  services: Pick<AppServices, 'call' | 'subscribe'>;
+  services: Pick<AppApi, 'call' | 'onAny'>;
   isTrustedFrame: FrameCheck;
   /** Windows that may receive service events (each is checked with isTrustedFrame before sending). */
   getWindows: () => readonly BrowserWindow[];
@@ -67,7 +66,7 @@ export function registerIpc(deps: IpcDependencies): () => void {
     });
   }
 
-  const unsubscribe = deps.services.subscribe((event, payload) => {
+  const unsubscribe = deps.services.onAny((event, payload) => {
     for (const window of deps.getWindows()) {
       if (window.isDestroyed()) continue;
       const contents = window.webContents;

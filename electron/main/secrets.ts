@@ -1,7 +1,8 @@
 /**
- * The cloud API key, encrypted with Electron's safeStorage (Keychain on macOS, DPAPI on Windows, the Secret
- * Service or KWallet on Linux) and kept as base64 ciphertext in `<userData>/secrets.json`. The key itself
- * never reaches a log, an error message or the file in clear.
+ * Secrets by name (an API key per endpoint, the Hugging Face token), encrypted with Electron's safeStorage
+ * (Keychain on macOS, DPAPI on Windows, the Secret Service or KWallet on Linux) and kept as base64
+ * ciphertext in a JSON file under `<userData>`. A secret never reaches a log, an error message or the file
+ * in clear. The first build's file held one key (`cloudApiKey`); it is read under `legacyName`.
  */
 import { readFile } from 'node:fs/promises';
 import type { SafeStorage } from 'electron';
@@ -14,16 +15,25 @@ export type SafeStorageLike = Pick<SafeStorage, 'isEncryptionAvailable' | 'encry
   Partial<Pick<SafeStorage, 'getSelectedStorageBackend'>>;
 
 interface SecretsFile {
-  version: 1;
-  /** base64 of safeStorage.encryptString(key). */
+  version: 2;
+  /** name → base64 of safeStorage.encryptString(secret). */
+  secrets: Record<string, string>;
+}
+
+interface SecretsFileV1 {
+  version?: 1;
   cloudApiKey?: string;
 }
 
 export interface SafeStorageSecretStoreOptions {
   /** process.platform; the Linux fallback backend check only applies there. */
   platform?: NodeJS.Platform;
-  /** Told once when a stored key cannot be read back (e.g. the keyring was reset). */
+  /** Told once when a stored secret cannot be read back (e.g. the keyring was reset). */
   warn?: (message: string) => void;
+  /** The name the first build's single `cloudApiKey` is read under. */
+  legacyName?: string;
+  /** What the secrets are, for messages ("API key", "Hugging Face token"). */
+  what?: string;
 }
 
 export class SafeStorageSecretStore implements SecretStore {
@@ -33,73 +43,99 @@ export class SafeStorageSecretStore implements SecretStore {
     private readonly file: string,
     private readonly safeStorage: SafeStorageLike,
     private readonly platform: NodeJS.Platform,
-    private secret: string | null,
+    private readonly what: string,
+    /** name → ciphertext (base64), as on disk. */
+    private readonly stored: Map<string, string>,
+    /** name → plaintext, for the secrets that could be decrypted. */
+    private readonly secrets: Map<string, string>,
   ) {}
 
-  /** Reads and decrypts the stored key; call after app `ready` (safeStorage needs it on Linux). */
+  /** Reads and decrypts the stored secrets; call after app `ready` (safeStorage needs it on Linux). */
   static async open(file: string, safeStorage: SafeStorageLike, options: SafeStorageSecretStoreOptions = {}): Promise<SafeStorageSecretStore> {
     const platform = options.platform ?? process.platform;
     const warn = options.warn ?? (() => {});
-    let secret: string | null = null;
+    const what = options.what ?? 'API key';
+    const stored = new Map<string, string>();
+    const secrets = new Map<string, string>();
     let raw: string | null = null;
     try {
       raw = await readFile(file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') warn('Spillway could not read its stored API key file; set the key again in Settings.');
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') warn(`Spillway could not read its stored ${what} file; set it again in Settings.`);
     }
     if (raw !== null) {
+      let undecryptable = false;
       try {
-        const parsed = JSON.parse(raw) as Partial<SecretsFile>;
-        if (typeof parsed.cloudApiKey === 'string' && parsed.cloudApiKey.length > 0) {
-          secret = safeStorage.decryptString(Buffer.from(parsed.cloudApiKey, 'base64'));
+        const parsed = JSON.parse(raw) as Partial<SecretsFile> & SecretsFileV1;
+        const entries: Array<[string, unknown]> =
+          parsed.version === 2 && parsed.secrets && typeof parsed.secrets === 'object'
+            ? Object.entries(parsed.secrets)
+            : [[options.legacyName ?? 'cloud', parsed.cloudApiKey]];
+        for (const [name, cipher] of entries) {
+          if (typeof cipher !== 'string' || cipher.length === 0) continue;
+          try {
+            secrets.set(name, safeStorage.decryptString(Buffer.from(cipher, 'base64')));
+            stored.set(name, cipher);
+          } catch {
+            undecryptable = true;
+          }
         }
       } catch {
-        // Deliberately not the caught error: decrypt failures are opaque and nothing here may echo the file.
-        warn('The stored cloud API key could not be read or decrypted (the system keychain may have changed). Set the key again in Settings.');
-        secret = null;
+        undecryptable = true;
       }
+      // Deliberately not the caught error: decrypt failures are opaque and nothing here may echo the file.
+      if (undecryptable) warn(`A stored ${what} could not be read or decrypted (the system keychain may have changed). Set it again in Settings.`);
     }
-    return new SafeStorageSecretStore(file, safeStorage, platform, secret);
+    return new SafeStorageSecretStore(file, safeStorage, platform, what, stored, secrets);
   }
 
-  get(): string | null {
-    return this.secret;
+  get(name: string): string | null {
+    return this.secrets.get(name) ?? null;
   }
 
-  /** Encrypts and saves the key (null removes it); refuses rather than ever writing it in clear. */
-  async set(secret: string | null): Promise<void> {
-    const next = this.writing.then(() => this.write(secret));
+  names(): string[] {
+    return [...this.secrets.keys()];
+  }
+
+  /** Encrypts and saves the secret (null removes it); refuses rather than ever writing it in clear. */
+  async set(name: string, secret: string | null): Promise<void> {
+    const next = this.writing.then(() => this.write(name, secret));
     // A failed write must not wedge later ones.
     this.writing = next.catch(() => {});
     return next;
   }
 
-  private async write(secret: string | null): Promise<void> {
-    const contents: SecretsFile = { version: 1 };
-    if (secret !== null) {
+  private async write(name: string, secret: string | null): Promise<void> {
+    const stored = new Map(this.stored);
+    if (secret === null) stored.delete(name);
+    else {
       this.assertSecureStorage();
       let encrypted: Buffer;
       try {
         encrypted = this.safeStorage.encryptString(secret);
       } catch {
-        throw new ServiceError('UNAVAILABLE', 'The system keychain refused to encrypt the API key, so it was not saved.');
+        throw new ServiceError('UNAVAILABLE', `The system keychain refused to encrypt the ${this.what}, so it was not saved.`);
       }
-      contents.cloudApiKey = encrypted.toString('base64');
+      stored.set(name, encrypted.toString('base64'));
     }
+    const contents: SecretsFile = { version: 2, secrets: Object.fromEntries(stored) };
     try {
       await writeFileAtomic(this.file, `${JSON.stringify(contents, null, 2)}\n`, { mode: 0o600 });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
-      throw new ServiceError('INTERNAL', `The API key could not be saved (${code}).`);
+      throw new ServiceError('INTERNAL', `The ${this.what} could not be saved (${code}).`);
     }
-    this.secret = secret;
+    this.stored.clear();
+    for (const [key, value] of stored) this.stored.set(key, value);
+    if (secret === null) this.secrets.delete(name);
+    else this.secrets.set(name, secret);
   }
 
   private assertSecureStorage(): void {
     if (!this.safeStorage.isEncryptionAvailable()) {
       throw new ServiceError(
         'UNAVAILABLE',
-        'No system keychain is available to encrypt the API key, so Spillway will not store it. Unlock or install a keychain (e.g. GNOME Keyring or KWallet on Linux) and try again.',
+        `No system keychain is available to encrypt the ${this.what}, so Spillway will not store it. Unlock or install a keychain (e.g. GNOME Keyring or KWallet on Linux) and try again.`,
       );
     }
     // On Linux without a Secret Service or KWallet, Chromium falls back to `basic_text`: a hard-coded key,
@@ -107,7 +143,7 @@ export class SafeStorageSecretStore implements SecretStore {
     if (this.platform === 'linux' && this.safeStorage.getSelectedStorageBackend?.() === 'basic_text') {
       throw new ServiceError(
         'UNAVAILABLE',
-        'No system keychain was found (GNOME Keyring, KWallet or another Secret Service), so Spillway will not store the API key. Install or unlock one and restart Spillway.',
+        `No system keychain was found (GNOME Keyring, KWallet or another Secret Service), so Spillway will not store the ${this.what}. Install or unlock one and restart Spillway.`,
       );
     }
   }

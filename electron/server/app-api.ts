@@ -3,8 +3,7 @@
  * Result, and `GET /api/events` streams every service event as server-sent events.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CHANNELS, type AppError, type Channel, type Result } from '../contract/index.js';
-import type { AppServices } from '../services/app-services.js';
+import { CHANNELS, type AppApi, type AppError, type Channel, type Result } from '../contract/index.js';
 import { BodyError, readBody, sendJson } from './http-util.js';
 import { openEventStream, startHeartbeat, writeEvent } from './sse.js';
 
@@ -17,7 +16,7 @@ export function errorResult(code: AppError['code'], message: string): Result<nev
 }
 
 /** Answers one request under /api. */
-export async function handleAppApi(req: IncomingMessage, res: ServerResponse, path: string, services: AppServices): Promise<void> {
+export async function handleAppApi(req: IncomingMessage, res: ServerResponse, path: string, services: AppApi): Promise<void> {
   if (path === '/api/events') {
     if (req.method !== 'GET') return sendJson(res, 405, errorResult('INVALID_ARGUMENT', 'Use GET for /api/events.'), { allow: 'GET' });
     return streamEvents(res, services);
@@ -49,10 +48,10 @@ export async function handleAppApi(req: IncomingMessage, res: ServerResponse, pa
 }
 
 /** Forwards every service event until the client disconnects. */
-function streamEvents(res: ServerResponse, services: AppServices): void {
+function streamEvents(res: ServerResponse, services: AppApi): void {
   openEventStream(res);
   res.write(': connected\n\n');
-  const unsubscribe = services.subscribe((event, payload) => {
+  const unsubscribe = services.onAny((event, payload) => {
     writeEvent(res, payload, event);
   });
   const stopHeartbeat = startHeartbeat(res);

@@ -1,20 +1,21 @@
 /** Command-line flags of `npm run serve`: parsed strictly, each bad value refused with one clear message. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { RoutingStrategy, SettingsPatch } from '../contract/index.js';
+import { PRIVACY_TIERS, ROUTING_STRATEGIES, type EndpointSettings, type PrivacyTier, type RoutingStrategy, type SettingsPatch } from '../contract/index.js';
+import { DriverError } from '../core/errors.js';
+import { resolveTier } from '../drivers/privacy.js';
 import { defaultDataDir } from '../services/paths.js';
 import { isLoopbackHost } from './security.js';
 
 export const DEFAULT_PORT = 8765;
 export const DEFAULT_HOST = '127.0.0.1';
+/** The first endpoint's key; the n-th's (n ≥ 2) is in `${REMOTE_KEY_ENV}_<n>`. */
 export const REMOTE_KEY_ENV = 'SPILLWAY_REMOTE_API_KEY';
 
-/** The names users type, mapped to the router's strategies. */
-export const STRATEGIES: Record<string, RoutingStrategy> = {
-  'local-first': 'primary-with-fallback',
-  'local-only': 'primary-only',
-  'cloud-only': 'fallback-only',
-};
+/** The id the n-th `--remote-url` endpoint gets (1-based): also its X-Spillway-Endpoint and its key's number. */
+export function flagEndpointId(n: number): string {
+  return `remote-${n}`;
+}
 
 export const HELP_TEXT = `Usage: npm run serve -- [options]
        node dist/electron/server/cli.js [options]
@@ -27,20 +28,34 @@ Options:
   --host <address>       Address to listen on (default ${DEFAULT_HOST}). Anything but a
                          loopback address requires --api-key.
   --model <path>         Local GGUF model file.
-  --remote-url <url>     Base URL of an OpenAI-compatible cloud endpoint, e.g.
-                         https://api.openai.com/v1 or http://127.0.0.1:11434/v1.
-  --remote-model <name>  Model name to request from the cloud endpoint.
-  --strategy <name>      local-first (default: local model, cloud when it cannot answer),
-                         local-only (never the cloud) or cloud-only.
-  --data-dir <dir>       Where settings and conversations live
+  --remote-url <url>     Base URL of an OpenAI-compatible endpoint, e.g. a LAN server
+                         (http://192.168.1.20:8080/v1) or https://api.openai.com/v1.
+                         Repeat it for a route of several endpoints, tried in order.
+  --remote-model <name>  Model to request from the endpoint; one per --remote-url, in order.
+  --remote-tier <tier>   Declare an endpoint more permissive than its URL shows (private or
+                         standard: a loopback proxy to the cloud, say); one per --remote-url.
+                         A tier less permissive than the URL's is refused.
+  --strategy <name>      local-first (default: the local model, then the endpoints in order),
+                         local-only, cloud-only, or cloud-first (the endpoints, then the
+                         local model when they fail).
+  --max-tier <tier>      How far any request may travel: sovereign (this computer only),
+                         private (up to the local network) or standard (anywhere).
+  --first-token-timeout <ms>  Longest wait for the local model's first text (0: none).
+  --cloud-timeout <ms>   An endpoint's limit on its first text and on any silence after.
+  --data-dir <dir>       Where settings, conversations and the egress ledger live
                          (default ${defaultDataDir()}).
   --api-key <key>        Clients must send "Authorization: Bearer <key>" to /api and /v1.
                          Required when --host is not a loopback address.
   -h, --help             Show this help.
 
+Answers say who produced them: the "model" field, and the headers X-Spillway-Driver
+(local or remote), X-Spillway-Endpoint (local, or remote-<n> for the n-th --remote-url)
+and X-Spillway-Tier.
+
 Environment:
-  ${REMOTE_KEY_ENV}   API key for the cloud endpoint. Read from the environment
-                            only, never from a flag, so it stays out of the process list.
+  ${REMOTE_KEY_ENV}     API key of the first endpoint; ${REMOTE_KEY_ENV}_<n> of the
+                              n-th (n ≥ 2). Read from the environment only, never from a
+                              flag, so keys stay out of the process list.
   HF_TOKEN                  Hugging Face token for gated models (sent only to Hugging Face).
   HF_ENDPOINT               A Hugging Face mirror to download from.
   HTTPS_PROXY, NO_PROXY     Proxy for model downloads.
@@ -59,12 +74,14 @@ export interface ServeConfig {
   apiKey?: string;
   dataDir: string;
   overrides: SettingsPatch;
+  /** Keys of the flag endpoints, by endpoint id, from the environment. */
+  endpointKeys: Record<string, string>;
 }
 
 export type ParsedArgs = { help: true } | { help: false; config: ServeConfig };
 
-/** Parses and validates argv (without node and the script). */
-export function parseServeArgs(argv: string[]): ParsedArgs {
+/** Parses and validates argv (without node and the script); keys come from `env`. */
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
   let values;
   try {
     ({ values } = parseArgs({
@@ -75,9 +92,13 @@ export function parseServeArgs(argv: string[]): ParsedArgs {
         port: { type: 'string' },
         host: { type: 'string' },
         model: { type: 'string' },
-        'remote-url': { type: 'string' },
-        'remote-model': { type: 'string' },
+        'remote-url': { type: 'string', multiple: true },
+        'remote-model': { type: 'string', multiple: true },
+        'remote-tier': { type: 'string', multiple: true },
         strategy: { type: 'string' },
+        'max-tier': { type: 'string' },
+        'first-token-timeout': { type: 'string' },
+        'cloud-timeout': { type: 'string' },
         'data-dir': { type: 'string' },
         'api-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -101,29 +122,77 @@ export function parseServeArgs(argv: string[]): ParsedArgs {
   }
 
   const overrides: SettingsPatch = {};
+  const routing: NonNullable<SettingsPatch['routing']> = {};
   if (values.strategy !== undefined) {
-    const strategy = Object.hasOwn(STRATEGIES, values.strategy) ? STRATEGIES[values.strategy] : undefined;
-    if (!strategy) throw new UsageError(`--strategy must be one of ${Object.keys(STRATEGIES).join(', ')}, not "${values.strategy}"`);
-    overrides.routing = { strategy };
+    if (!(ROUTING_STRATEGIES as readonly string[]).includes(values.strategy)) {
+      throw new UsageError(`--strategy must be one of ${ROUTING_STRATEGIES.join(', ')}, not "${values.strategy}"`);
+    }
+    routing.strategy = values.strategy as RoutingStrategy;
   }
+  if (values['max-tier'] !== undefined) routing.ceiling = parseTier('--max-tier', values['max-tier']);
+  if (values['first-token-timeout'] !== undefined) routing.firstTokenTimeoutMs = parseMs('--first-token-timeout', values['first-token-timeout'], 0);
+  if (values['cloud-timeout'] !== undefined) routing.cloudTimeoutMs = parseMs('--cloud-timeout', values['cloud-timeout'], 1000);
+  if (Object.keys(routing).length > 0) overrides.routing = routing;
   if (values.model !== undefined) {
     if (!values.model.trim()) throw new UsageError('--model must be a path to a GGUF file');
     overrides.local = { modelPath: resolve(values.model) };
   }
-  const cloud: NonNullable<SettingsPatch['cloud']> = {};
-  if (values['remote-url'] !== undefined) {
-    cloud.baseURL = parseHttpUrl(values['remote-url']);
-    cloud.preset = 'custom';
-  }
-  if (values['remote-model'] !== undefined) {
-    const model = values['remote-model'].trim();
-    if (!model || model.length > 200) throw new UsageError('--remote-model must be a model name of 1 to 200 characters');
-    cloud.model = model;
-  }
-  if (Object.keys(cloud).length > 0) overrides.cloud = cloud;
+  const endpoints = parseEndpoints(values['remote-url'] ?? [], values['remote-model'] ?? [], values['remote-tier'] ?? []);
+  if (endpoints.length > 0) overrides.endpoints = endpoints;
+  const endpointKeys: Record<string, string> = {};
+  endpoints.forEach((endpoint, i) => {
+    const key = env[i === 0 ? REMOTE_KEY_ENV : `${REMOTE_KEY_ENV}_${i + 1}`]?.trim();
+    if (key) endpointKeys[endpoint.id] = key;
+  });
 
   const dataDir = values['data-dir'] !== undefined ? resolve(values['data-dir']) : defaultDataDir();
-  return { help: false, config: { host, port: Number(port), dataDir, overrides, ...(apiKey ? { apiKey } : {}) } };
+  return { help: false, config: { host, port: Number(port), dataDir, overrides, endpointKeys, ...(apiKey ? { apiKey } : {}) } };
+}
+
+/** The endpoints the flags describe: the n-th --remote-url with the n-th --remote-model (and --remote-tier). */
+function parseEndpoints(urls: string[], models: string[], tiers: string[]): EndpointSettings[] {
+  const baseURLs = urls.map(parseHttpUrl);
+  if (models.length !== urls.length) {
+    throw new UsageError(`each --remote-url needs its --remote-model, in the same order (got ${urls.length} URL${urls.length === 1 ? '' : 's'} and ${models.length} model${models.length === 1 ? '' : 's'})`);
+  }
+  if (tiers.length > 0 && tiers.length !== urls.length) {
+    throw new UsageError(`--remote-tier is paired with --remote-url: give one per endpoint, or none (got ${urls.length} URLs and ${tiers.length} tiers)`);
+  }
+  return baseURLs.map((baseURL, i) => {
+    const model = models[i]!.trim();
+    if (!model || model.length > 200) throw new UsageError('--remote-model must be a model name of 1 to 200 characters');
+    const tier = tiers[i] === undefined ? null : parseTier('--remote-tier', tiers[i]);
+    try {
+      resolveTier(baseURL, tier);
+    } catch (error) {
+      if (error instanceof DriverError) throw new UsageError(`--remote-tier ${tier}: ${error.message.replace(/\.$/, '')}`);
+      throw error;
+    }
+    return {
+      id: flagEndpointId(i + 1),
+      name: new URL(baseURL).host,
+      preset: 'custom',
+      baseURL,
+      model,
+      contextWindow: 128_000,
+      tier,
+      capabilities: { images: null, tools: null, embeddings: null },
+      learned: {},
+      enabled: true,
+    } satisfies EndpointSettings;
+  });
+}
+
+function parseTier(flag: string, value: string): PrivacyTier {
+  if (!(PRIVACY_TIERS as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${PRIVACY_TIERS.join(', ')}, not "${value}"`);
+  return value as PrivacyTier;
+}
+
+function parseMs(flag: string, value: string, min: number): number {
+  if (!/^\d{1,7}$/.test(value) || Number(value) < min || Number(value) > 3_600_000) {
+    throw new UsageError(`${flag} must be a whole number of milliseconds from ${min} to 3600000, not "${value}"`);
+  }
+  return Number(value);
 }
 
 function parseHttpUrl(value: string): string {

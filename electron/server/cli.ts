@@ -4,10 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineStatus } from '../contract/index.js';
-import { AppServices } from '../services/app-services.js';
+import type { EngineStatus, PublicSettings, RouterState } from '../contract/index.js';
+import { createServices, type Services } from '../services/app-services.js';
 import { MemorySecretStore } from '../services/secret-store.js';
-import { HELP_TEXT, parseServeArgs, REMOTE_KEY_ENV, STRATEGIES, UsageError, type ServeConfig } from './cli-args.js';
+import { HF_TOKEN } from '../services/settings-service.js';
+import { HELP_TEXT, parseServeArgs, UsageError, type ServeConfig } from './cli-args.js';
 import { startServer, type RunningServer } from './http-server.js';
 import { packageRoot } from '../services/paths.js';
 
@@ -35,14 +36,13 @@ async function main(argv: string[]): Promise<number | null> {
     return 2;
   }
 
-  const remoteKey = process.env[REMOTE_KEY_ENV]?.trim() || null;
-  const services = await AppServices.create({
+  const services = await createServices({
     dataDir: config.dataDir,
     mode: 'headless',
     version: readVersion(),
-    secrets: new MemorySecretStore(remoteKey),
-    // Gated Hugging Face models: the token comes from the environment, like the cloud key.
-    hfToken: new MemorySecretStore(process.env.HF_TOKEN?.trim() || null),
+    secrets: new MemorySecretStore(config.endpointKeys),
+    // Gated Hugging Face models: the token comes from the environment, like the endpoint keys.
+    hfToken: new MemorySecretStore({ [HF_TOKEN]: process.env.HF_TOKEN?.trim() }),
     overrides: config.overrides,
     warmUp: true,
   });
@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number | null> {
     return 1;
   }
 
-  printSummary(services, server, config);
+  await printSummary(services, server, config);
   const info = await services.call('app:info', {});
   if (info.ok) for (const notice of info.value.notices) warn(notice.message);
 
@@ -83,25 +83,41 @@ function readVersion(): string {
   return pkg.version ?? '0.0.0';
 }
 
-function printSummary(services: AppServices, server: RunningServer, config: ServeConfig): void {
-  const state = services.routing.state();
-  const settings = services.settings();
-  const strategy = Object.keys(STRATEGIES).find((name) => STRATEGIES[name] === state.strategy) ?? state.strategy;
+async function printSummary(services: Services, server: RunningServer, config: ServeConfig): Promise<void> {
+  const [state, settings] = await Promise.all([value(services.call('router:get', {})), value(services.call('settings:get', {}))]);
   out(`Spillway ${readVersion()} (headless) listening on ${server.url}`);
   out(`  OpenAI-compatible API: ${server.url}/v1${config.apiKey ? ' (Authorization: Bearer <your --api-key>)' : ''}`);
-  out(`  Strategy: ${strategy}`);
+  out(`  Strategy: ${state.strategy}, up to ${state.ceiling}`);
   out(`  Local model: ${settings.local.modelPath ?? 'none'}`);
-  out(`  Cloud: ${state.hasCloud ? `${settings.cloud.baseURL} (${settings.cloud.model})` : 'none'}`);
+  const endpoints = state.route.filter((entry) => entry.kind === 'remote');
+  if (endpoints.length === 0) out('  Endpoints: none');
+  for (const entry of endpoints) out(`  Endpoint ${entry.id}: ${entry.host} (${entry.model}, ${entry.tier})${entry.excluded ? `, not used: ${entry.excluded}` : ''}`);
   out(`  Data: ${config.dataDir}`);
-  if (state.strategy !== 'primary-only' && !state.hasCloud) {
-    const why = settings.cloud.baseURL ? 'no --remote-model is set' : 'no --remote-url is set';
-    warn(`no cloud endpoint is usable (${why})${state.strategy === 'fallback-only' ? ': cloud-only requests will fail' : ''}.`);
+  warnAboutRoute(state, settings);
+}
+
+/** Says when the strategy has nothing to answer with. */
+function warnAboutRoute(state: RouterState, settings: PublicSettings): void {
+  const incomplete = settings.endpoints.filter((e) => e.enabled && !e.model.trim());
+  for (const endpoint of incomplete) warn(`endpoint ${endpoint.id} (${endpoint.baseURL}) has no model set, so it is not used.`);
+  const usableRemote = state.route.some((entry) => entry.kind === 'remote' && entry.excluded === undefined);
+  if (state.strategy !== 'local-only' && !state.route.some((entry) => entry.kind === 'remote')) {
+    warn(`no endpoint is configured (--remote-url and --remote-model)${state.strategy === 'cloud-only' ? ': cloud-only requests will fail' : ''}.`);
+  } else if (state.strategy === 'cloud-only' && !usableRemote) {
+    warn(`--max-tier ${state.ceiling} rules out every endpoint: cloud-only requests will fail.`);
   }
-  if (state.strategy !== 'fallback-only' && !state.hasLocalModel) warn('no local model is set (--model <path.gguf>): requests go to the cloud or fail.');
+  if (state.strategy !== 'cloud-only' && settings.local.modelPath === null) warn('no local model is set (--model <path.gguf>): requests go to the endpoints or fail.');
+}
+
+/** The value of a call that cannot fail here (the services just started), or the error as an exception. */
+async function value<T>(result: Promise<{ ok: true; value: T } | { ok: false; error: { message: string } }>): Promise<T> {
+  const settled = await result;
+  if (!settled.ok) throw new Error(settled.error.message);
+  return settled.value;
 }
 
 /** Prints the local model's state as the background load settles, and again whenever it changes. */
-function reportEngine(services: AppServices): void {
+function reportEngine(services: Services): void {
   let last = '';
   const show = (status: EngineStatus): void => {
     let line = '';
@@ -116,11 +132,9 @@ function reportEngine(services: AppServices): void {
     if (status.state === 'error') warn(line);
     else out(line);
   };
-  services.subscribe((event, payload) => {
-    if (event === 'engine:update') show(payload as EngineStatus);
-    if (event === 'notice') warn((payload as { message: string }).message);
-  });
-  show(services.routing.engineStatus());
+  services.on('engine:update', show);
+  services.on('notice', (notice) => warn(notice.message));
+  void services.call('engine:status', {}).then((status) => status.ok && show(status.value));
 }
 
 main(process.argv.slice(2)).then(

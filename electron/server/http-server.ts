@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AppServices } from '../services/app-services.js';
+import type { Services } from '../services/app-services.js';
 import { errorResult, handleAppApi } from './app-api.js';
 import { sendJson, sendText } from './http-util.js';
 import { handleOpenAI } from './openai-api.js';
@@ -15,7 +15,7 @@ import { allowedHostHeaders, assertBindAllowed, bearerMatches, hostAllowed, host
 import { serveStatic } from './static.js';
 
 export interface ServerOptions {
-  services: AppServices;
+  services: Services;
   host: string;
   /** 0 picks a free port; the running server reports the real one. */
   port: number;
@@ -60,7 +60,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return refuse(res, area, 401, 'AUTH', 'A valid API key is required: send Authorization: Bearer <key>.', { 'www-authenticate': 'Bearer' });
     }
     if (area === 'api') return handleAppApi(req, res, path, services);
-    if (area === 'v1') return handleOpenAI(req, res, path, services);
+    if (area === 'v1') return handleOpenAI(req, res, path, services.openai);
     return serveStatic(req, res, path, staticDir);
   }
 

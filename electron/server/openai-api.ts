@@ -1,13 +1,13 @@
 /**
- * The OpenAI-compatible API over the router: `POST /v1/chat/completions` (streaming or not) and
- * `GET /v1/models`. Any OpenAI client can point its base URL here and get local-first answers; the
- * `model` field and the X-Spillway-Driver header say who really answered.
+ * The OpenAI-compatible API over the route: `POST /v1/chat/completions` (streaming or not) and
+ * `GET /v1/models`. Any OpenAI client can point its base URL here and get local-first answers; the `model`
+ * field and the X-Spillway-* headers say who really answered: the kind of entry (`local` or `remote`), its
+ * id, and how far the request travelled.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basename } from 'node:path';
-import type { CompletionRequest, DriverRole } from '../core/types.js';
-import type { AppServices } from '../services/app-services.js';
+import type { CompletionRequest, CompletionResponse, RouteAnnouncement } from '../core/types.js';
+import type { OpenAIService } from '../services/openai-service.js';
 import { BodyError, readBody, sendJson } from './http-util.js';
 import {
   chatCompletionBody,
@@ -25,14 +25,14 @@ import {
 import { openEventStream, writeEvent } from './sse.js';
 
 /** Answers one request under /v1. */
-export async function handleOpenAI(req: IncomingMessage, res: ServerResponse, path: string, services: AppServices): Promise<void> {
+export async function handleOpenAI(req: IncomingMessage, res: ServerResponse, path: string, openai: OpenAIService): Promise<void> {
   if (path === '/v1/models') {
     if (req.method !== 'GET') return methodNotAllowed(res, 'GET');
-    return sendJson(res, 200, { object: 'list', data: listModels(services) });
+    return sendJson(res, 200, { object: 'list', data: listModels(openai) });
   }
   if (path === '/v1/chat/completions') {
     if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
-    return chatCompletions(req, res, services);
+    return chatCompletions(req, res, openai);
   }
   sendJson(res, 404, openAIError(404, `Spillway has no endpoint ${req.method} ${path}; it serves /v1/chat/completions and /v1/models.`, 'unknown_url'));
 }
@@ -41,25 +41,20 @@ function methodNotAllowed(res: ServerResponse, allow: string): void {
   sendJson(res, 405, openAIError(405, `Use ${allow} for this endpoint.`, 'method_not_allowed'), { allow });
 }
 
-function listModels(services: AppServices) {
-  const state = services.routing.state();
-  const models = [];
-  if (state.hasLocalModel) models.push({ id: localModelName(services), object: 'model', created: 0, owned_by: 'local' });
-  if (state.hasCloud) models.push({ id: services.settings().cloud.model, object: 'model', created: 0, owned_by: state.cloudHost ?? 'cloud' });
-  return models;
+function listModels(openai: OpenAIService) {
+  return openai.models().map((model) => ({ id: model.id, object: 'model', created: 0, owned_by: model.ownedBy }));
 }
 
-/** The local model's name from its metadata once loaded, its file name before (as the local driver reports it). */
-function localModelName(services: AppServices): string {
-  const status = services.routing.engineStatus();
-  return status.info?.modelName ?? basename(status.modelPath ?? 'local').replace(/\.gguf$/i, '');
+/** Who answered, as headers: the kind of entry, its id, and the tier of where the request went. */
+function answerHeaders(who: Pick<RouteAnnouncement, 'entryId' | 'entryKind' | 'tier'> | Pick<CompletionResponse, 'entryId' | 'entryKind' | 'tier'>): Record<string, string> {
+  return {
+    'x-spillway-driver': who.entryKind ?? 'local',
+    'x-spillway-endpoint': who.entryId,
+    'x-spillway-tier': who.tier ?? 'sovereign',
+  };
 }
 
-function driverHeader(role: DriverRole | undefined): string {
-  return role === 'fallback' ? 'remote' : 'local';
-}
-
-async function chatCompletions(req: IncomingMessage, res: ServerResponse, services: AppServices): Promise<void> {
+async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai: OpenAIService): Promise<void> {
   let raw: string;
   try {
     raw = await readBody(req);
@@ -90,16 +85,16 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, servic
     ...(body.temperature == null ? {} : { temperature: body.temperature }),
     ...(body.seed == null ? {} : { seed: body.seed }),
   };
-  if (body.stream) return streamCompletion(res, services, request, body.stream_options?.include_usage === true);
+  if (body.stream) return streamCompletion(res, openai, request, body.stream_options?.include_usage === true);
 
   const id = `chatcmpl-${randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
   let failure: MappedFailure | null;
   try {
-    const response = await services.complete(request);
+    const response = await openai.complete(request);
     if (controller.signal.aborted) return;
     failure = incompleteFailure(response);
-    if (!failure) return sendJson(res, 200, completionBody(id, created, response), { 'x-spillway-driver': driverHeader(response.role) });
+    if (!failure) return sendJson(res, 200, completionBody(id, created, response), answerHeaders(response));
   } catch (error) {
     if (controller.signal.aborted) return;
     failure = mapFailure(error);
@@ -113,7 +108,7 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, servic
  */
 async function streamCompletion(
   res: ServerResponse,
-  services: AppServices,
+  openai: OpenAIService,
   request: CompletionRequest,
   includeUsage: boolean,
 ): Promise<void> {
@@ -121,22 +116,22 @@ async function streamCompletion(
   const created = Math.floor(Date.now() / 1000);
   let model = '';
   let started = false;
-  const start = (role: DriverRole | undefined, knownModel: string): void => {
+  const start = (who: Parameters<typeof answerHeaders>[0], knownModel: string): void => {
     started = true;
     model = knownModel;
-    openEventStream(res, { 'x-spillway-driver': driverHeader(role) });
+    openEventStream(res, answerHeaders(who));
     writeEvent(res, chunkBody(id, created, model, { role: 'assistant', content: '' }, null, includeUsage));
   };
-  // The router says which driver it hands the request to before that driver streams; until the end only
+  // The router says which entry it hands the request to before that entry streams; until the end only
   // the configured model name is known, and the last chunks carry the name the server reported.
-  let route: { role: DriverRole; model: string } = { role: 'primary', model: '' };
-  const completion = services.complete({
+  let route: RouteAnnouncement = { entryId: 'local', entryKind: 'local', model: '', tier: 'sovereign' };
+  const completion = openai.complete({
     ...request,
     onRoute: (r) => {
       route = r;
     },
     onText: (text) => {
-      if (!started) start(route.role, route.model);
+      if (!started) start(route, route.model);
       writeEvent(res, chunkBody(id, created, model, { content: text }, null, includeUsage));
     },
   });
@@ -157,7 +152,7 @@ async function streamCompletion(
   if (request.signal?.aborted) return void res.end();
   const failure = incompleteFailure(response);
   if (failure) return fail(failure);
-  if (!started) start(response.role, response.model);
+  if (!started) start(response, response.model);
   writeEvent(res, chunkBody(id, created, response.model, {}, finishReason(response.stopReason), includeUsage));
   if (includeUsage) writeEvent(res, usageChunkBody(id, created, response));
   writeEvent(res, '[DONE]');

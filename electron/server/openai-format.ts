@@ -5,10 +5,14 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
-import type { ChatMessage, CompletionResponse, StopReason } from '../core/types.js';
+import type { ChatMessage, CompletionResponse, MessagePart, StopReason } from '../core/types.js';
 import { toAppError } from '../services/errors.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const imagePart = z.object({
+  type: z.literal('image_url'),
+  image_url: z.object({ url: z.string().min(1).max(20_000_000), detail: z.enum(['auto', 'low', 'high']).nullish() }),
+});
 const maxTokens = z.number().int().min(1).max(1_000_000).nullish();
 
 /** The fields Spillway uses; other OpenAI fields (tools, top_p, user, …) are accepted and ignored. */
@@ -18,7 +22,9 @@ export const chatCompletionBody = z.object({
     .array(
       z.object({
         role: z.enum(['system', 'user', 'assistant']),
-        content: z.union([z.string(), z.array(textPart)], { error: 'must be a string or an array of {"type": "text", "text": …} parts' }),
+        content: z.union([z.string(), z.array(z.union([textPart, imagePart]))], {
+          error: 'must be a string or an array of {"type": "text"} and {"type": "image_url"} parts',
+        }),
       }),
     )
     .min(1, 'must contain at least one message'),
@@ -34,12 +40,14 @@ export const chatCompletionBody = z.object({
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
 
-/** The body's messages as drivers take them; text parts are joined by newlines. */
+/** The body's messages as drivers take them: text-only parts are joined by newlines, image parts kept. */
 export function toChatMessages(body: ChatCompletionBody): ChatMessage[] {
-  return body.messages.map((m) => ({
-    role: m.role,
-    content: typeof m.content === 'string' ? m.content : m.content.map((part) => part.text).join('\n'),
-  }));
+  return body.messages.map((m) => {
+    if (typeof m.content === 'string') return { role: m.role, content: m.content };
+    const parts: MessagePart[] = m.content.map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image', url: part.image_url.url }));
+    if (parts.every((part) => part.type === 'text')) return { role: m.role, content: parts.map((part) => (part as { text: string }).text).join('\n') };
+    return { role: m.role, content: parts };
+  });
 }
 
 export interface OpenAIErrorBody {
@@ -72,6 +80,8 @@ const STATUS: Record<ErrorCode, number> = {
   INVALID_ARGUMENT: 400,
   INVALID_REQUEST: 400,
   CONTEXT_OVERFLOW: 400,
+  // Like OpenAI for an image sent to a model that reads none.
+  UNSUPPORTED: 400,
   AUTH: 401,
   FORBIDDEN: 403,
   PRIVACY_BLOCKED: 403,

@@ -1,34 +1,37 @@
 /**
- * The app's API, implemented once. Electron main's IPC adapter and the headless HTTP adapter both call
- * `call(channel, rawRequest)`; neither knows how anything is done.
+ * The app's services, composed once by a plain function. The adapters get exactly what they need: IPC
+ * and /api the contract's calls and events (`call`, `on`, `onAny`), /v1 the `openai` service, the desktop
+ * shell and the CLI `notify` and `shutdown`. None of them reaches into a service.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppInfo, Channel, ChannelRequest, ChannelResponse, Notice, PublicSettings, Result, Settings, SettingsPatch } from '../contract/index.js';
-import type { CompletionRequest, CompletionResponse } from '../core/types.js';
+import type { AppApi, AppInfo, Channel, ChannelRequest, ChannelResponse, Notice, Result, SettingsPatch } from '../contract/index.js';
 import type { HostLauncher } from '../drivers/host-process.js';
 import { ChatService } from './chat-service.js';
 import { ConversationStore } from './conversation-store.js';
+import { EgressLedger } from './egress-ledger.js';
 import { fail, ok, ServiceError } from './errors.js';
+import { EventHub } from './event-hub.js';
 import { loadCatalog } from './models/catalog-schema.js';
 import { DownloadService } from './models/download-service.js';
 import type { ModelDownloaderOptions } from './models/downloader.js';
 import { ModelService } from './models/model-service.js';
-import { MemorySecretStore } from './secret-store.js';
-import { EventHub, type EventListener } from './event-hub.js';
+import { NoticeBoard } from './notices.js';
+import { OpenAIService } from './openai-service.js';
 import { RouterService } from './router-service.js';
 import { parseRequest } from './schemas.js';
 import type { SecretStore } from './secret-store.js';
+import { SettingsService } from './settings-service.js';
 import { mergeSettings, SettingsStore } from './settings-store.js';
 
-export interface AppServicesOptions {
-  /** Where settings and conversations live. */
+export interface ServicesOptions {
+  /** Where settings, conversations and the egress ledger live. */
   dataDir: string;
   mode: AppInfo['mode'];
   version: string;
+  /** Endpoint API keys, by endpoint id. */
   secrets: SecretStore;
-  /** The Hugging Face token for gated models, kept like the cloud key. */
+  /** The Hugging Face token for gated models, kept like the keys. */
   hfToken?: SecretStore;
   /** How to start the inference host (utilityProcess in the desktop app). */
   launcher?: HostLauncher;
@@ -44,203 +47,111 @@ export interface AppServicesOptions {
   downloader?: Partial<ModelDownloaderOptions>;
 }
 
-const NO_TOKEN = new MemorySecretStore(null);
+/** The composed app. */
+export interface Services extends AppApi {
+  /** What the OpenAI-compatible API may do. */
+  readonly openai: OpenAIService;
+  /** Tells the person something once (pushed as `notice`). */
+  notify(level: Notice['level'], message: string): void;
+  /** Clean stop: answers are cancelled and their partial text saved, the host stopped, files flushed. */
+  shutdown(): Promise<void>;
+}
 
 type Handlers = { [C in Channel]: (request: ChannelRequest<C>) => Promise<ChannelResponse<C>> | ChannelResponse<C> };
 
-export class AppServices {
-  private readonly notices: Notice[] = [];
-  private overrides: SettingsPatch;
-  private closed = false;
+export async function createServices(options: ServicesOptions): Promise<Services> {
+  await mkdir(options.dataDir, { recursive: true });
+  const events = new EventHub();
+  const notices = new NoticeBoard(events);
+  const warn = (message: string): void => notices.notify('warning', message);
+  const store = await SettingsStore.open(join(options.dataDir, 'settings.json'), warn);
+  const conversations = await ConversationStore.open(join(options.dataDir, 'conversations'), warn);
+  const overrides = options.overrides ?? {};
+  const modelsDir = mergeSettings(store.get(), overrides).models.dir ?? join(options.dataDir, 'models');
+  await mkdir(modelsDir, { recursive: true });
+  const settings = new SettingsService({ store, overrides, keys: options.secrets, hfToken: options.hfToken ?? null, modelsDir, events });
+  const egress = new EgressLedger(join(options.dataDir, 'egress.jsonl'), events);
+  const routing = new RouterService({ settings, events, egress, ...(options.launcher ? { launcher: options.launcher } : {}) });
+  const chat = new ChatService(conversations, routing, settings, events);
+  const models = new ModelService({ routing, events, settings, modelsDir });
+  const downloads = new DownloadService({
+    events,
+    dir: modelsDir,
+    hfToken: () => settings.hfToken(),
+    onFinished: () => models.changed(),
+    catalog: () => loadCatalog(options.catalogPath),
+    ...(options.downloader ? { downloader: options.downloader } : {}),
+  });
+  await downloads.restore();
+  const openai = new OpenAIService(routing);
+  if (options.warmUp) routing.warmUp();
 
-  private constructor(
-    readonly events: EventHub,
-    private readonly options: AppServicesOptions,
-    private readonly settingsStore: SettingsStore,
-    private readonly conversations: ConversationStore,
-    readonly routing: RouterService,
-    private readonly chat: ChatService,
-    private readonly models: ModelService,
-    private readonly downloads: DownloadService,
-    private readonly modelsFolder: string,
-    notices: Notice[],
-  ) {
-    this.overrides = options.overrides ?? {};
-    this.notices.push(...notices);
-  }
-
-  static async create(options: AppServicesOptions): Promise<AppServices> {
-    await mkdir(options.dataDir, { recursive: true });
-    const notices: Notice[] = [];
-    const warn = (message: string): void => {
-      notices.push({ id: randomUUID(), level: 'warning', message, at: Date.now() });
-    };
-    const settingsStore = await SettingsStore.open(join(options.dataDir, 'settings.json'), warn);
-    const conversations = await ConversationStore.open(join(options.dataDir, 'conversations'), warn);
-    const events = new EventHub();
-    const effective = mergeSettings(settingsStore.get(), options.overrides ?? {});
-    const routing = new RouterService({
-      settings: effective,
-      apiKey: options.secrets.get(),
-      events,
-      ...(options.launcher ? { launcher: options.launcher } : {}),
-    });
-    let services: AppServices | null = null;
-    const chat = new ChatService(conversations, routing, events, () => services!.settings());
-    const models = new ModelService({
-      routing,
-      events,
-      settings: () => services!.settings(),
-      updateSettings: (patch) => services!.updateSettings(patch),
-      modelsDir: () => services!.modelsDir(),
-    });
-    const modelsDir = mergeSettings(settingsStore.get(), options.overrides ?? {}).models.dir ?? join(options.dataDir, 'models');
-    await mkdir(modelsDir, { recursive: true });
-    const downloads = new DownloadService({
-      events,
-      dir: modelsDir,
-      hfToken: () => options.hfToken?.get() ?? null,
-      onFinished: () => models.changed(),
-      catalog: () => loadCatalog(options.catalogPath),
-      ...(options.downloader ? { downloader: options.downloader } : {}),
-    });
-    await downloads.restore();
-    services = new AppServices(events, options, settingsStore, conversations, routing, chat, models, downloads, modelsDir, notices);
-    if (options.warmUp) routing.warmUp();
-    return services;
-  }
-
-  /** Validates and dispatches one call; every failure comes back as contract error data. */
-  async call<C extends Channel>(channel: C, raw: unknown): Promise<Result<ChannelResponse<C>>> {
-    try {
-      if (this.closed) return fail(new Error('Spillway is shutting down.'));
-      const handler = this.handlers[channel] as (request: ChannelRequest<C>) => Promise<ChannelResponse<C>> | ChannelResponse<C>;
-      if (!handler) return { ok: false, error: { code: 'NOT_FOUND', message: `Unknown channel ${String(channel)}.`, retryable: false } };
-      return ok(await handler(parseRequest(channel, raw)));
-    } catch (error) {
-      return fail(error);
-    }
-  }
-
-  subscribe(listener: EventListener): () => void {
-    return this.events.subscribe(listener);
-  }
-
-  /** A routed completion outside any conversation: the OpenAI-compatible API uses it. */
-  complete(request: CompletionRequest): Promise<CompletionResponse> {
-    return this.routing.complete(request);
-  }
-
-  /** Settings as the app runs with them: stored ones, with this run's command-line flags on top. */
-  settings(): Settings {
-    return mergeSettings(this.settingsStore.get(), this.overrides);
-  }
-
-  /** Adds a notice for the user and pushes it to open windows. */
-  notify(level: Notice['level'], message: string): void {
-    const notice: Notice = { id: randomUUID(), level, message, at: Date.now() };
-    this.notices.push(notice);
-    this.events.emit('notice', notice);
-  }
-
-  /** Clean stop: answers are cancelled and their partial text saved, the host stopped, files flushed. */
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.chat.stopAll();
-    await Promise.all([this.routing.dispose(), this.downloads.close()]);
-    await Promise.all([this.settingsStore.flush(), this.conversations.flush()]);
-  }
-
-  /** The folder downloaded models go to: chosen at start, so scans and downloads always agree. */
-  modelsDir(): string {
-    return this.modelsFolder;
-  }
-
-  private publicSettings(): PublicSettings {
-    return {
-      ...this.settings(),
-      cloudApiKeySet: this.options.secrets.get() !== null,
-      huggingFaceTokenSet: (this.hfToken.get() ?? null) !== null,
-      modelsDir: this.modelsDir(),
-    };
-  }
-
-  private get hfToken(): SecretStore {
-    return this.options.hfToken ?? NO_TOKEN;
-  }
-
-  private async updateSettings(patch: SettingsPatch): Promise<PublicSettings> {
-    await this.settingsStore.update(patch);
-    // A field the user sets now is no longer held by a flag.
-    for (const [section, values] of Object.entries(patch)) {
-      const held = (this.overrides as Record<string, Record<string, unknown> | undefined>)[section];
-      if (held && values) for (const key of Object.keys(values)) delete held[key];
-    }
-    this.routing.apply(this.settings(), this.options.secrets.get());
-    const result = this.publicSettings();
-    this.events.emit('settings:update', result);
-    return result;
-  }
-
-  private readonly handlers: Handlers = {
-    'app:info': () => ({ version: this.options.version, mode: this.options.mode, notices: [...this.notices] }),
-    'chat:send': (r) => this.chat.send(r),
-    'chat:retry': (r) => this.chat.retry(r),
-    'chat:cancel': (r) => this.chat.cancel(r.requestId),
-    'conversations:list': () => this.conversations.list(),
-    'conversations:get': (r) => this.conversations.get(r.id),
-    'conversations:create': (r) => this.conversations.create(r.title),
-    'conversations:rename': (r) => this.conversations.rename(r.id, r.title),
-    'conversations:delete': async (r) => {
-      await this.conversations.delete(r.id);
-      return { deleted: true as const };
-    },
-    'router:get': () => this.routing.state(),
-    'router:setStrategy': async (r) => {
-      await this.updateSettings({ routing: { strategy: r.strategy } });
-      return this.routing.state();
-    },
-    'router:setPrivacyLock': async (r) => {
-      await this.updateSettings({ routing: { privacyLock: r.lock } });
-      return this.routing.state();
-    },
-    'metrics:get': () => this.routing.router.metrics(),
-    'settings:get': () => this.publicSettings(),
-    'settings:set': (r) => this.updateSettings(r.patch),
-    'settings:setApiKey': async (r) => {
-      await this.options.secrets.set(r.apiKey);
-      this.routing.apply(this.settings(), this.options.secrets.get());
-      const result = this.publicSettings();
-      this.events.emit('settings:update', result);
-      return result;
-    },
-    'cloud:test': (r) => this.routing.testConnection(r),
-    'engine:status': () => this.routing.engineStatus(),
-    'settings:setHfToken': async (r) => {
-      if (!this.options.hfToken) throw new ServiceError('UNAVAILABLE', 'This mode keeps no Hugging Face token; set HF_TOKEN in the environment instead.');
-      await this.options.hfToken.set(r.token);
-      const result = this.publicSettings();
-      this.events.emit('settings:update', result);
-      return result;
-    },
-    'models:list': () => this.models.list(),
-    'models:catalog': async () => (await loadCatalog(this.options.catalogPath)).models,
-    'models:add': (r) => this.models.add(r.path),
+  // Each channel names the one method that answers it.
+  const handlers: Handlers = {
+    'app:info': () => ({ version: options.version, mode: options.mode, notices: notices.list() }),
+    'chat:send': (r) => chat.send(r),
+    'chat:retry': (r) => chat.retry(r),
+    'chat:cancel': (r) => chat.cancel(r.requestId),
+    'chat:consent': (r) => chat.consent(r.consentId, r.choice),
+    'conversations:list': () => conversations.list(),
+    'conversations:get': (r) => conversations.get(r.id),
+    'conversations:create': (r) => conversations.create(r.title),
+    'conversations:rename': (r) => conversations.rename(r.id, r.title),
+    'conversations:delete': (r) => conversations.delete(r.id).then(() => ({ deleted: true as const })),
+    'conversations:setPin': (r) => chat.setPin(r.id, r.pin),
+    'router:get': (r) => routing.state(r.conversationId === undefined ? null : conversations.get(r.conversationId).pin),
+    'router:setStrategy': (r) => settings.update({ routing: { strategy: r.strategy } }).then(() => routing.state()),
+    'router:setCeiling': (r) => settings.update({ routing: { ceiling: r.ceiling } }).then(() => routing.state()),
+    'metrics:get': () => routing.metrics(),
+    'egress:list': (r) => egress.list(r),
+    'settings:get': () => settings.publicView(),
+    'settings:set': (r) => settings.update(r.patch),
+    'endpoints:save': (r) => settings.saveEndpoint(r.endpoint),
+    'endpoints:remove': (r) => settings.removeEndpoint(r.id),
+    'endpoints:move': (r) => settings.moveEndpoint(r.id, r.index),
+    'endpoints:setKey': (r) => settings.setEndpointKey(r.id, r.apiKey),
+    'endpoints:test': (r) => routing.testEndpoint(r),
+    'engine:status': () => routing.engineStatus(),
+    'settings:setHfToken': (r) => settings.setHfToken(r.token),
+    'models:list': () => models.list(),
+    'models:catalog': async () => (await loadCatalog(options.catalogPath)).models,
+    'models:add': (r) => models.add(r.path),
     'models:pick': async () => {
-      if (!this.options.pickModelFile) throw new ServiceError('UNAVAILABLE', 'There is no file picker in headless mode; enter the path of the GGUF file instead.');
-      const path = await this.options.pickModelFile();
-      return path === null ? null : this.models.add(path);
+      if (!options.pickModelFile) throw new ServiceError('UNAVAILABLE', 'There is no file picker in headless mode; enter the path of the GGUF file instead.');
+      const path = await options.pickModelFile();
+      return path === null ? null : models.add(path);
     },
-    'models:setActive': (r) => this.models.setActive(r.path),
-    'models:delete': async (r) => {
-      await this.models.delete(r.path);
-      return { deleted: true as const };
+    'models:setActive': (r) => models.setActive(r.path),
+    'models:delete': (r) => models.delete(r.path).then(() => ({ deleted: true as const })),
+    'models:download': (r) => downloads.start(r.source, r.quantization),
+    'models:downloads': () => downloads.list(),
+    'models:pauseDownload': (r) => downloads.pause(r.id),
+    'models:resumeDownload': (r) => downloads.resume(r.id),
+    'models:cancelDownload': (r) => downloads.cancel(r.id),
+  };
+
+  let closed = false;
+  return {
+    async call<C extends Channel>(channel: C, raw: unknown): Promise<Result<ChannelResponse<C>>> {
+      try {
+        if (closed) return fail(new ServiceError('UNAVAILABLE', 'Spillway is shutting down.'));
+        if (!Object.hasOwn(handlers, channel)) return fail(new ServiceError('NOT_FOUND', `Unknown channel ${String(channel)}.`));
+        const handler = handlers[channel] as (request: ChannelRequest<C>) => Promise<ChannelResponse<C>> | ChannelResponse<C>;
+        return ok(await handler(parseRequest(channel, raw)));
+      } catch (error) {
+        return fail(error);
+      }
     },
-    'models:download': (r) => this.downloads.start(r.source, r.quantization),
-    'models:downloads': () => this.downloads.list(),
-    'models:pauseDownload': (r) => this.downloads.pause(r.id),
-    'models:resumeDownload': (r) => this.downloads.resume(r.id),
-    'models:cancelDownload': (r) => this.downloads.cancel(r.id),
+    on: (event, listener) => events.on(event, listener),
+    onAny: (listener) => events.onAny(listener),
+    openai,
+    notify: (level, message) => notices.notify(level, message),
+    async shutdown(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await chat.stopAll();
+      await Promise.all([routing.dispose(), downloads.close()]);
+      await Promise.all([settings.flush(), conversations.flush(), egress.close()]);
+    },
   };
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import type { ChatMessageRecord, Conversation, ConversationSummary } from '../contract/index.js';
+import type { AnswerMeta, ChatMessageRecord, Conversation, ConversationPin, ConversationSummary } from '../contract/index.js';
 import { ServiceError } from './errors.js';
 
 export class ConversationStore {
@@ -23,8 +23,7 @@ export class ConversationStore {
       if (!name.endsWith('.json')) continue;
       const path = join(dir, name);
       try {
-        const conversation = JSON.parse(await readFile(path, 'utf8')) as Conversation;
-        if (typeof conversation.id !== 'string' || !Array.isArray(conversation.messages)) throw new Error('not a conversation');
+        const conversation = upgrade(JSON.parse(await readFile(path, 'utf8')) as Conversation);
         store.conversations.set(conversation.id, conversation);
       } catch {
         await rename(path, `${path}.corrupt`);
@@ -47,7 +46,7 @@ export class ConversationStore {
 
   async create(title = 'New conversation'): Promise<Conversation> {
     const now = Date.now();
-    const conversation: Conversation = { id: randomUUID(), title, createdAt: now, updatedAt: now, messageCount: 0, messages: [] };
+    const conversation: Conversation = { id: randomUUID(), title, createdAt: now, updatedAt: now, messageCount: 0, pin: null, messages: [], consent: [] };
     this.conversations.set(conversation.id, conversation);
     await this.save(conversation.id);
     return structuredClone(conversation);
@@ -59,6 +58,22 @@ export class ConversationStore {
     conversation.updatedAt = Date.now();
     await this.save(id);
     return summarize(conversation);
+  }
+
+  /** Pins the conversation to a strategy, a ceiling or one entry; null follows the app's routing again. */
+  async setPin(id: string, pin: ConversationPin | null): Promise<ConversationSummary> {
+    const conversation = this.live(id);
+    conversation.pin = pin && Object.keys(pin).length > 0 ? pin : null;
+    await this.save(id);
+    return summarize(conversation);
+  }
+
+  /** Remembers that the person always lets this conversation go to `entryId`. */
+  async allowEgress(id: string, entryId: string): Promise<void> {
+    const conversation = this.live(id);
+    if (conversation.consent.includes(entryId)) return;
+    conversation.consent.push(entryId);
+    await this.save(id);
   }
 
   async delete(id: string): Promise<void> {
@@ -126,5 +141,32 @@ export class ConversationStore {
 }
 
 function summarize(c: Conversation): ConversationSummary {
-  return { id: c.id, title: c.title, createdAt: c.createdAt, updatedAt: c.updatedAt, messageCount: c.messageCount };
+  return { id: c.id, title: c.title, createdAt: c.createdAt, updatedAt: c.updatedAt, messageCount: c.messageCount, pin: c.pin };
+}
+
+/** The first build's answers said `driverId` and `source` ('local' | 'cloud') where today's say which entry. */
+interface V1Meta {
+  driverId?: string;
+  source?: 'local' | 'cloud';
+}
+
+/** Checks a stored conversation and brings one written by an earlier version up to today's shape. */
+function upgrade(raw: Conversation): Conversation {
+  if (typeof raw?.id !== 'string' || !Array.isArray(raw.messages)) throw new Error('not a conversation');
+  const messages = raw.messages.map((message) => {
+    const meta = message.meta as (AnswerMeta & V1Meta) | undefined;
+    if (!meta || meta.entryId !== undefined) return message;
+    const { driverId, source, ...rest } = meta;
+    const entryKind = source === 'cloud' ? 'remote' : 'local';
+    const upgraded: AnswerMeta = {
+      ...rest,
+      entryId: driverId ?? entryKind,
+      entryKind,
+      entryName: entryKind === 'local' ? 'Local model' : (driverId ?? 'Cloud'),
+      tier: entryKind === 'local' ? 'sovereign' : 'standard',
+      ...(rest.spilledAfter ? { spilledAfter: { ...rest.spilledAfter, entryId: rest.spilledAfter.entryId ?? 'local' } } : {}),
+    };
+    return { ...message, meta: upgraded };
+  });
+  return { ...raw, messages, pin: raw.pin ?? null, consent: Array.isArray(raw.consent) ? raw.consent : [] };
 }

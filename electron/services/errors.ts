@@ -1,26 +1,35 @@
-import { codeForKind, type AppError, type ErrorCode, type Result } from '../contract/index.js';
+import type { AppError, ErrorCode, Result } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
 
-/** A service failure with a contract code; adapters turn it into AppError data. */
+/** Codes after which trying the same call again may help. */
+const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set(['BUSY', 'UNAVAILABLE']);
+
+/** A service failure with a contract code; it converts itself to the contract's error data. */
 export class ServiceError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly field?: string,
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'ServiceError';
   }
-}
 
-const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set(['BUSY', 'UNAVAILABLE']);
+  toAppError(): AppError {
+    return {
+      code: this.code,
+      message: this.message,
+      retryable: RETRYABLE_CODES.has(this.code),
+      ...(this.field ? { field: this.field } : {}),
+      ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }),
+    };
+  }
+}
 
 /** Plain error data for anything thrown inside a service; unexpected errors become INTERNAL. */
 export function toAppError(error: unknown): AppError {
-  if (error instanceof ServiceError) {
-    return { code: error.code, message: error.message, retryable: RETRYABLE_CODES.has(error.code), ...(error.field ? { field: error.field } : {}) };
-  }
-  if (error instanceof DriverError) return { code: codeForKind(error.kind), message: error.message, retryable: error.retryable };
+  if (error instanceof ServiceError || error instanceof DriverError) return error.toAppError();
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'INTERNAL', message: `Something went wrong inside Spillway: ${message}`, retryable: false };
 }

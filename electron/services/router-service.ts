@@ -1,19 +1,24 @@
 /**
- * Builds the drivers and the router from settings, rebuilds what changed when settings change, and
- * tracks the local engine's state for the UI.
+ * The route as settings describe it: builds the local entry and one endpoint driver per configured
+ * endpoint, rebuilds what changed when settings change, and reports the router's state, metrics and the
+ * local engine's status.
  */
+import type { Capability, ConnectionTest, ConversationPin, EndpointSettings, EngineStatus, ModelInspection, RouteEntryInfo, RouterState, Settings } from '../contract/index.js';
+import { CAPABILITIES } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
-import { RoutingDriver } from '../core/router.js';
-import type { CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
-import type { ConnectionTest, EngineStatus, RouterState, Settings } from '../contract/index.js';
+import type { EgressRecorder } from '../core/egress.js';
+import { mostPermissive, mostRestrictive, tierAllowed } from '../core/privacy.js';
+import { canonicalStrategy, entryCapabilities, entryName, strategyOrder, type RouteEntry } from '../core/route.js';
+import { RoutingDriver, type RouteOptions } from '../core/router.js';
+import type { CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier } from '../core/types.js';
 import type { HostLauncher } from '../drivers/host-process.js';
-import type { ModelInspection } from '../inference/protocol.js';
 import { LocalDriver } from '../drivers/local-driver.js';
 import { RemoteDriver } from '../drivers/remote-driver.js';
-import { toAppError } from './errors.js';
+import { ServiceError, toAppError } from './errors.js';
 import type { EventHub } from './event-hub.js';
+import type { SettingsService } from './settings-service.js';
 
-/** Stands in for the local model until one is set up, so the router and the UI still work (cloud only). */
+/** Stands in for the local model until one is set up, so the route and the UI still work (cloud only). */
 class NoLocalModel implements LlmDriver {
   readonly id = 'local';
   modelName(): string {
@@ -31,35 +36,30 @@ class NoLocalModel implements LlmDriver {
 }
 
 export interface RouterServiceOptions {
-  settings: Settings;
-  apiKey: string | null;
+  settings: SettingsService;
   events: EventHub;
+  egress: EgressRecorder;
   launcher?: HostLauncher;
 }
 
+/** What an endpoint can do: as declared, else as it said when tested, else assumed (it will say if not). */
+export function endpointCapabilities(endpoint: EndpointSettings): Capability[] {
+  return CAPABILITIES.filter((c) => endpoint.capabilities[c] ?? endpoint.learned[c] ?? true);
+}
+
 export class RouterService {
-  readonly router: RoutingDriver;
+  private readonly router: RoutingDriver;
   private local: LocalDriver | null = null;
-  private remote: RemoteDriver | null = null;
+  private localConfig = '';
   private settings: Settings;
-  private apiKey: string | null;
   private crashesBefore = 0;
   private inspector: LocalDriver | null = null;
   private metricsTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly options: RouterServiceOptions) {
-    this.settings = options.settings;
-    this.apiKey = options.apiKey;
-    this.router = new RoutingDriver({
-      primary: new NoLocalModel(),
-      strategy: options.settings.routing.strategy,
-      privacyLock: options.settings.routing.privacyLock,
-      firstTokenTimeoutMs: options.settings.routing.firstTokenTimeoutMs,
-      idleTimeoutMs: options.settings.routing.idleTimeoutMs,
-      circuitBreaker: { threshold: options.settings.routing.circuitThreshold, cooldownMs: options.settings.routing.circuitCooldownMs },
-    });
-    this.buildLocal();
-    this.buildRemote();
+    const settings = (this.settings = options.settings.current());
+    this.router = new RoutingDriver({ route: [], strategy: settings.routing.strategy, ceiling: settings.routing.ceiling, egress: options.egress });
+    this.apply(settings, true);
     // Metrics change on every request; a UI needs a few updates a second at most.
     this.router.onMetricsChange(() => {
       this.metricsTimer ??= setTimeout(() => {
@@ -67,49 +67,45 @@ export class RouterService {
         this.options.events.emit('metrics:update', this.router.metrics());
       }, 100);
     });
+    options.settings.onChange((next) => this.apply(next));
   }
 
-  /** Applies new settings (and key), rebuilding only the drivers whose configuration changed. */
-  apply(next: Settings, apiKey: string | null): void {
-    const prev = this.settings;
-    this.settings = next;
-    const keyChanged = apiKey !== this.apiKey;
-    this.apiKey = apiKey;
-    this.router.setStrategy(next.routing.strategy);
-    this.router.setPrivacyLock(next.routing.privacyLock);
-    this.router.setTimeouts({ firstTokenTimeoutMs: next.routing.firstTokenTimeoutMs, idleTimeoutMs: next.routing.idleTimeoutMs });
-    this.router.setCircuitBreaker({ threshold: next.routing.circuitThreshold, cooldownMs: next.routing.circuitCooldownMs });
-    if (JSON.stringify(prev.local) !== JSON.stringify(next.local)) {
-      this.buildLocal();
-      // Like LM Studio: choosing a model loads it, so the first message does not wait.
-      this.warmUp();
-    }
-    if (keyChanged || JSON.stringify(prev.cloud) !== JSON.stringify(next.cloud)) this.buildRemote();
-    this.options.events.emit('router:update', this.state());
+  /** Routes one chat request; `options` carry a conversation's pin, consent and ledger id. */
+  route(request: CompletionRequest, options: RouteOptions = {}): Promise<CompletionResponse> {
+    return this.router.routeRequest(request, options);
   }
 
-  /** Loads the local model in the background so the first message does not wait for it. */
-  warmUp(): void {
-    // A failed load shows in the engine status; the request that needs the model reports it too.
-    this.local?.load().catch(() => {});
+  /** Routes an embeddings request to the first entry that makes embeddings. */
+  embed(input: string[], options: RouteOptions & { signal?: AbortSignal } = {}): Promise<EmbeddingResponse> {
+    return this.router.embed(input, options);
   }
 
-  /** Routes one request with the current strategy, or a forced one. */
-  complete(request: CompletionRequest, forceCloud = false): Promise<CompletionResponse> {
-    return forceCloud ? this.router.completeWith('fallback-only', request) : this.router.complete(request);
-  }
-
-  state(): RouterState {
-    let cloudHost: string | null = null;
-    if (this.settings.cloud.baseURL) cloudHost = new URL(this.settings.cloud.baseURL).host;
+  /** The route under the app's strategy and ceiling, or under a conversation's pin. */
+  state(pin: ConversationPin | null = null): RouterState {
+    const { routing } = this.settings;
+    const strategy = pin?.strategy ?? this.router.getStrategy();
+    const ceiling = pin?.ceiling ? mostRestrictive(this.router.getCeiling(), pin.ceiling) : this.router.getCeiling();
+    const inStrategy = new Set(pin?.entryId ? [pin.entryId] : strategyOrder(canonicalStrategy(strategy), this.router.route()).map((e) => e.driver.id));
+    const route: RouteEntryInfo[] = this.router.route().map((entry) => {
+      const info = describeEntry(entry);
+      if (!inStrategy.has(info.id)) info.excluded = 'strategy';
+      else if (!tierAllowed(info.tier, ceiling)) info.excluded = 'ceiling';
+      return info;
+    });
+    const next = this.router.nextEntry({ ...(pin?.strategy ? { strategy: pin.strategy } : {}), ...(pin?.ceiling ? { ceiling: pin.ceiling } : {}), ...(pin?.entryId ? { entryId: pin.entryId } : {}) });
+    const usable = route.filter((e) => e.excluded === undefined).map((e) => e.tier);
     return {
-      strategy: this.router.getStrategy(),
-      privacyLock: this.router.getPrivacyLock(),
-      privacyTier: this.router.privacyTier(),
-      cloudHost,
-      hasLocalModel: this.local !== null,
-      hasCloud: this.remote !== null,
+      strategy,
+      ceiling,
+      askBeforeSending: routing.askBeforeSending,
+      privacyTier: mostPermissive(usable),
+      route,
+      next: next?.driver.id ?? null,
     };
+  }
+
+  metrics() {
+    return this.router.metrics();
   }
 
   engineStatus(): EngineStatus {
@@ -125,18 +121,18 @@ export class RouterService {
     };
   }
 
-  /** Tries the saved cloud endpoint or the given one. */
-  async testConnection(override: { baseURL?: string; model?: string; apiKey?: string }): Promise<ConnectionTest> {
-    const baseURL = override.baseURL ?? this.settings.cloud.baseURL;
-    if (!baseURL) throw new DriverError('no_fallback', 'No cloud endpoint is configured: enter a base URL first.');
-    const driver = new RemoteDriver({
-      baseURL,
-      model: override.model ?? (this.settings.cloud.model || 'test'),
-      ...(override.apiKey ?? this.apiKey ? { apiKey: (override.apiKey ?? this.apiKey)! } : {}),
-      requestTimeoutMs: 15_000,
-    });
+  /** Tries a saved endpoint (by id) or a draft; what the endpoint says about its model is remembered. */
+  async testEndpoint(request: { id?: string; baseURL?: string; model?: string; apiKey?: string }): Promise<ConnectionTest> {
+    const saved = request.id === undefined ? undefined : this.settings.endpoints.find((e) => e.id === request.id);
+    if (request.id !== undefined && !saved) throw new ServiceError('NOT_FOUND', `There is no endpoint "${request.id}".`, 'id');
+    const baseURL = request.baseURL ?? saved?.baseURL;
+    if (!baseURL) throw new ServiceError('INVALID_ARGUMENT', 'Enter the endpoint’s base URL first.', 'baseURL');
+    const model = request.model ?? (saved?.model || 'test');
+    const apiKey = request.apiKey ?? (saved ? this.options.settings.key(saved.id) : null);
+    const driver = new RemoteDriver({ baseURL, model, ...(apiKey ? { apiKey } : {}), requestTimeoutMs: 15_000 });
     const result = await driver.testConnection(AbortSignal.timeout(15_000));
-    return { latencyMs: Math.round(result.latencyMs), models: result.models };
+    if (saved && saved.baseURL === baseURL && saved.model === model) await this.options.settings.learn(saved.id, result.learned);
+    return { latencyMs: Math.round(result.latencyMs), models: result.models, learned: result.learned };
   }
 
   /** Describes a GGUF file and its fit, through the inference host (the only place that reads GGUF). */
@@ -146,6 +142,12 @@ export class RouterService {
     // With no model configured there is no engine; a host that never loads a model answers instead.
     this.inspector ??= new LocalDriver({ id: 'inspector', modelPath: '', ...(this.options.launcher ? { launcher: this.options.launcher } : {}) });
     return this.inspector.inspect(path, contextSize);
+  }
+
+  /** Loads the local model in the background so the first message does not wait for it. */
+  warmUp(): void {
+    // A failed load shows in the engine status; the request that needs the model reports it too.
+    this.local?.load().catch(() => {});
   }
 
   /** True while the local model is generating or has requests waiting. */
@@ -158,13 +160,36 @@ export class RouterService {
     await Promise.all([this.local?.dispose(), this.inspector?.dispose()]);
   }
 
-  private buildLocal(): void {
+  /** Applies settings, rebuilding the local engine only when its own settings changed. */
+  private apply(next: Settings, initial = false): void {
+    this.settings = next;
+    const { routing } = next;
+    this.router.setStrategy(routing.strategy);
+    this.router.setCeiling(routing.ceiling);
+    this.router.setTimeouts({
+      loadTimeoutMs: routing.loadTimeoutMs,
+      firstTokenTimeoutMs: routing.firstTokenTimeoutMs,
+      idleTimeoutMs: routing.idleTimeoutMs,
+      cloudTimeoutMs: routing.cloudTimeoutMs,
+    });
+    this.router.setCircuitBreaker({ threshold: routing.circuitThreshold, cooldownMs: routing.circuitCooldownMs });
+    const localConfig = JSON.stringify(next.local);
+    const rebuildLocal = localConfig !== this.localConfig;
+    if (rebuildLocal) this.buildLocal(next);
+    this.localConfig = localConfig;
+    this.router.setRoute([{ driver: this.local ?? new NoLocalModel(), kind: 'local' }, ...this.buildEndpoints(next)]);
+    // Like LM Studio: choosing a model loads it, so the first message does not wait.
+    if (rebuildLocal && !initial) this.warmUp();
+    this.options.events.emit('router:update', this.state());
+  }
+
+  private buildLocal(settings: Settings): void {
     const previous = this.local;
     if (previous) {
       this.crashesBefore += previous.crashCount();
       void previous.dispose();
     }
-    const { modelPath, threads, gpuLayers, contextSize } = this.settings.local;
+    const { modelPath, threads, gpuLayers, contextSize } = settings.local;
     this.local = modelPath
       ? new LocalDriver({
           modelPath,
@@ -172,29 +197,50 @@ export class RouterService {
           ...(threads === null ? {} : { threads }),
           ...(contextSize === null ? {} : { contextSize }),
           ...(this.options.launcher ? { launcher: this.options.launcher } : {}),
-          onStatusChange: () => this.emitEngine(),
+          onStatusChange: () => this.options.events.emit('engine:update', this.engineStatus()),
         })
       : null;
-    this.router.setPrimary(this.local ?? new NoLocalModel());
-    this.emitEngine();
-  }
-
-  private buildRemote(): void {
-    const { baseURL, model, contextWindow, privacyTier } = this.settings.cloud;
-    this.remote =
-      baseURL && model
-        ? new RemoteDriver({
-            baseURL,
-            model,
-            contextWindow,
-            ...(privacyTier ? { privacyTier } : {}),
-            ...(this.apiKey ? { apiKey: this.apiKey } : {}),
-          })
-        : null;
-    this.router.setFallback(this.remote);
-  }
-
-  private emitEngine(): void {
     this.options.events.emit('engine:update', this.engineStatus());
   }
+
+  /** One driver per enabled endpoint that names a model; one that cannot be built is left out, not fatal. */
+  private buildEndpoints(settings: Settings): RouteEntry[] {
+    const entries: RouteEntry[] = [];
+    for (const endpoint of settings.endpoints) {
+      if (!endpoint.enabled || !endpoint.model.trim()) continue;
+      const apiKey = this.options.settings.key(endpoint.id);
+      try {
+        const driver = new RemoteDriver({
+          id: endpoint.id,
+          name: endpoint.name,
+          baseURL: endpoint.baseURL,
+          model: endpoint.model,
+          contextWindow: endpoint.contextWindow,
+          privacyTier: endpoint.tier,
+          capabilities: endpointCapabilities(endpoint),
+          requestTimeoutMs: settings.routing.cloudTimeoutMs,
+          ...(apiKey ? { apiKey } : {}),
+        });
+        entries.push({ driver, kind: 'remote' });
+      } catch {
+        // Settings validation refuses what the driver would; nothing else can fail here.
+      }
+    }
+    return entries;
+  }
+}
+
+/** An entry as the contract describes it. */
+function describeEntry(entry: RouteEntry): RouteEntryInfo {
+  const driver = entry.driver;
+  return {
+    id: driver.id,
+    kind: entry.kind,
+    name: entry.kind === 'local' ? 'Local model' : entryName(entry),
+    model: driver.modelName(),
+    host: driver.endpointHost?.() ?? null,
+    tier: driver.privacyTier(),
+    capabilities: [...entryCapabilities(entry)],
+    contextWindow: driver.contextWindow(),
+  };
 }

@@ -3,13 +3,15 @@
  * says what the types are; these schemas make sure the values really are that before a service sees them.
  */
 import { z } from 'zod';
-import type { Channel, ChannelRequest, Settings } from '../contract/index.js';
-import { PRIVACY_TIERS, ROUTING_STRATEGIES } from '../core/types.js';
+import { CAPABILITIES, PRIVACY_TIERS, ROUTING_STRATEGIES, type Channel, type ChannelRequest, type EndpointPreset, type Settings } from '../contract/index.js';
+import { DriverError } from '../core/errors.js';
+import { resolveTier } from '../drivers/privacy.js';
 import { ServiceError } from './errors.js';
 
-const tier = z.enum(PRIVACY_TIERS as [string, ...string[]]);
-const strategy = z.enum(ROUTING_STRATEGIES as [string, ...string[]]);
+const tier = z.enum(PRIVACY_TIERS);
+const strategy = z.enum(ROUTING_STRATEGIES);
 const id = z.string().min(1).max(100).regex(/^[A-Za-z0-9_-]+$/, 'must be an id of letters, digits, - and _');
+const PRESETS = ['openai', 'openrouter', 'groq', 'together', 'ollama', 'lmstudio', 'llamacpp', 'custom'] as const satisfies readonly EndpointPreset[];
 const empty = z.strictObject({});
 const httpUrl = z
   .string()
@@ -29,12 +31,62 @@ const generation = z.strictObject({
   seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
 });
 
+const timeoutMs = z.number().int().min(0).max(3_600_000);
+const declared = z.boolean().nullable();
+
+/** The fields a person edits; the id is given, or made from the name when adding. */
+const endpointFields = {
+  name: z.string().trim().min(1, 'must not be empty').max(100),
+  preset: z.enum(PRESETS),
+  baseURL: httpUrl,
+  model: z.string().trim().max(200),
+  contextWindow: z.number().int().min(256).max(10_000_000),
+  tier: tier.nullable(),
+  capabilities: z.strictObject({ images: declared, tools: declared, embeddings: declared }),
+  enabled: z.boolean(),
+};
+
+/** A declared tier may only be more permissive than the URL's: checked where the endpoint is defined. */
+function checkTier(value: { baseURL: string; tier: string | null }, ctx: z.RefinementCtx): void {
+  try {
+    resolveTier(value.baseURL, value.tier as Settings['endpoints'][number]['tier']);
+  } catch (error) {
+    if (!(error instanceof DriverError)) throw error;
+    ctx.addIssue({ code: 'custom', message: error.message, path: ['tier'] });
+  }
+}
+
+export const endpointSchema = z
+  .strictObject({
+    id,
+    ...endpointFields,
+    learned: z.strictObject(Object.fromEntries(CAPABILITIES.map((c) => [c, z.boolean().optional()])) as Record<(typeof CAPABILITIES)[number], z.ZodOptional<z.ZodBoolean>>),
+  })
+  .superRefine(checkTier);
+
+export const endpointInputSchema = z.strictObject({ id: id.optional(), ...endpointFields }).superRefine(checkTier);
+
+const endpoints = z
+  .array(endpointSchema)
+  .max(50)
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((endpoint, index) => {
+      if (endpoint.id === 'local') ctx.addIssue({ code: 'custom', message: '"local" names the local engine; choose another id', path: [index, 'id'] });
+      if (seen.has(endpoint.id)) ctx.addIssue({ code: 'custom', message: `duplicate endpoint id "${endpoint.id}"`, path: [index, 'id'] });
+      seen.add(endpoint.id);
+    });
+  });
+
 export const settingsSchema = z.strictObject({
   routing: z.strictObject({
     strategy,
-    privacyLock: tier.nullable(),
-    firstTokenTimeoutMs: z.number().int().min(0).max(3_600_000),
-    idleTimeoutMs: z.number().int().min(0).max(3_600_000),
+    ceiling: tier,
+    askBeforeSending: z.boolean(),
+    loadTimeoutMs: timeoutMs,
+    firstTokenTimeoutMs: timeoutMs,
+    idleTimeoutMs: timeoutMs,
+    cloudTimeoutMs: z.number().int().min(1000, 'must be at least 1000 ms').max(3_600_000),
     circuitThreshold: z.number().int().min(1).max(100),
     circuitCooldownMs: z.number().int().min(0).max(3_600_000),
   }),
@@ -44,13 +96,7 @@ export const settingsSchema = z.strictObject({
     gpuLayers: z.union([z.literal('auto'), z.number().int().min(0).max(1000)]),
     contextSize: z.number().int().min(128).max(1_048_576).nullable(),
   }),
-  cloud: z.strictObject({
-    preset: z.enum(['openai', 'openrouter', 'groq', 'together', 'ollama', 'lmstudio', 'custom']),
-    baseURL: httpUrl.nullable(),
-    model: z.string().max(200),
-    contextWindow: z.number().int().min(256).max(10_000_000),
-    privacyTier: tier.nullable(),
-  }),
+  endpoints,
   generation: z.strictObject({
     systemPrompt: z.string().max(20_000),
     temperature: z.number().min(0).max(2),
@@ -69,7 +115,7 @@ export const settingsSchema = z.strictObject({
 const settingsPatch = z.strictObject({
   routing: settingsSchema.shape.routing.partial().optional(),
   local: settingsSchema.shape.local.partial().optional(),
-  cloud: settingsSchema.shape.cloud.partial().optional(),
+  endpoints: endpoints.optional(),
   generation: settingsSchema.shape.generation.partial().optional(),
   server: settingsSchema.shape.server.partial().optional(),
   models: settingsSchema.shape.models.partial().optional(),
@@ -87,19 +133,38 @@ export const requestSchemas = {
   }),
   'chat:retry': z.strictObject({ conversationId: id, target: z.enum(['same', 'cloud']).optional() }),
   'chat:cancel': z.strictObject({ requestId: id }),
+  'chat:consent': z.strictObject({ consentId: id, choice: z.enum(['once', 'always', 'keep']) }),
   'conversations:list': empty,
   'conversations:get': z.strictObject({ id }),
   'conversations:create': z.strictObject({ title: z.string().trim().min(1).max(200).optional() }),
   'conversations:rename': z.strictObject({ id, title: z.string().trim().min(1, 'must not be empty').max(200) }),
   'conversations:delete': z.strictObject({ id }),
-  'router:get': empty,
+  'conversations:setPin': z.strictObject({
+    id,
+    pin: z.strictObject({ strategy: strategy.optional(), ceiling: tier.optional(), entryId: id.optional() }).nullable(),
+  }),
+  'router:get': z.strictObject({ conversationId: id.optional() }),
   'router:setStrategy': z.strictObject({ strategy }),
-  'router:setPrivacyLock': z.strictObject({ lock: tier.nullable() }),
+  'router:setCeiling': z.strictObject({ ceiling: tier }),
   'metrics:get': empty,
+  'egress:list': z.strictObject({
+    endpointId: id.optional(),
+    conversationId: z.string().min(1).max(100).optional(),
+    since: z.number().int().min(0).optional(),
+    until: z.number().int().min(0).optional(),
+  }),
   'settings:get': empty,
   'settings:set': z.strictObject({ patch: settingsPatch }),
-  'settings:setApiKey': z.strictObject({ apiKey: z.string().trim().min(1).max(4096).nullable() }),
-  'cloud:test': z.strictObject({ baseURL: httpUrl.optional(), model: z.string().min(1).max(200).optional(), apiKey: z.string().max(4096).optional() }),
+  'endpoints:save': z.strictObject({ endpoint: endpointInputSchema }),
+  'endpoints:remove': z.strictObject({ id }),
+  'endpoints:move': z.strictObject({ id, index: z.number().int().min(0).max(49) }),
+  'endpoints:setKey': z.strictObject({ id, apiKey: z.string().trim().min(1).max(4096).nullable() }),
+  'endpoints:test': z.strictObject({
+    id: id.optional(),
+    baseURL: httpUrl.optional(),
+    model: z.string().min(1).max(200).optional(),
+    apiKey: z.string().max(4096).optional(),
+  }),
   'engine:status': empty,
   'settings:setHfToken': z.strictObject({ token: z.string().trim().min(1).max(4096).nullable() }),
   'models:list': empty,

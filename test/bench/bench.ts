@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaChat, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
 import { RoutingDriver } from '../../electron/core/router.js';
-import type { ChatMessage, CompletionRequest, CompletionResponse, LlmDriver } from '../../electron/core/types.js';
+import { messageText, type ChatMessage, type CompletionRequest, type CompletionResponse, type LlmDriver } from '../../electron/core/types.js';
 import { LocalDriver } from '../../electron/drivers/local-driver.js';
 import { RemoteDriver } from '../../electron/drivers/remote-driver.js';
 import { defaultThreadCount } from '../../electron/inference/threads.js';
@@ -62,7 +62,7 @@ async function inProcessRunner(threads: number | undefined) {
     const started = performance.now();
     let first = 0;
     let tokens = 0;
-    await chat.generateResponse([{ type: 'user', text: messages[0]!.content }, { type: 'model', response: [] }], {
+    await chat.generateResponse([{ type: 'user', text: messageText(messages[0]!) }, { type: 'model', response: [] }], {
       maxTokens,
       temperature: 0,
       ...(budgetMs === undefined ? {} : { signal: AbortSignal.timeout(budgetMs), stopOnAbortSignal: true }),
@@ -161,7 +161,7 @@ for (let r = 0; r <= runs * 2; r++) {
   let firstRouted = 0;
   broken.failedAt = 0;
   const routed = await spillRouter.complete({ messages, onText: () => (firstRouted ||= performance.now()) });
-  if (routed.role !== 'fallback') throw new Error('spillover bench: the router did not spill over');
+  if (routed.entryKind !== 'remote') throw new Error('spillover bench: the router did not spill over');
   if (!broken.failedAt) throw new Error('spillover bench: the primary was not tried');
   if (r > 0) gaps.push(firstRouted - broken.failedAt);
 }

@@ -103,7 +103,8 @@ describe('desktop app in Electron', { skip }, () => {
     const outcome = await page.evaluate(
       async ({ baseURL }) => {
         const api = (globalThis as unknown as { spillway: import('../../electron/contract/index.js').SpillwayApi }).spillway;
-        const configured = await api.settingsSet({ patch: { cloud: { preset: 'custom', baseURL, model: 'fake-model' } } });
+        const endpoint = { id: 'cloud', name: 'Fake cloud', preset: 'custom' as const, baseURL, model: 'fake-model', contextWindow: 128_000, tier: null, capabilities: { images: null, tools: null, embeddings: null }, learned: {}, enabled: true };
+        const configured = await api.settingsSet({ patch: { endpoints: [endpoint] } });
         if (!configured.ok) return { error: configured.error };
         let streamed = '';
         const offDelta = api.on('chat:delta', (delta) => {

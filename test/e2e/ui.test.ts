@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { AppServices } from '../../electron/services/app-services.js';
+import { createServices, type Services } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
 import { startServer, type RunningServer } from '../../electron/server/http-server.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
@@ -30,11 +30,11 @@ let browser: Browser;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 async function startApp(
-  setup: (s: AppServices) => Promise<void> = async () => {},
-  extra: Partial<Parameters<typeof AppServices.create>[0]> = {},
-): Promise<{ services: AppServices; server: RunningServer; page: Page }> {
+  setup: (s: Services) => Promise<void> = async () => {},
+  extra: Partial<Parameters<typeof createServices>[0]> = {},
+): Promise<{ services: Services; server: RunningServer; page: Page }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'spillway-e2e-'));
-  const services = await AppServices.create({ dataDir, mode: 'headless', version: 'e2e', secrets: new MemorySecretStore(), ...extra });
+  const services = await createServices({ dataDir, mode: 'headless', version: 'e2e', secrets: new MemorySecretStore(), ...extra });
   await setup(services);
   const server = await startServer({ services, host: '127.0.0.1', port: 0, staticDir: STATIC_DIR });
   const context = await browser.newContext({ viewport: { width: 1024, height: 700 } });
@@ -50,7 +50,7 @@ async function startApp(
   return { services, server, page };
 }
 
-async function setOrFail(services: AppServices, patch: Parameters<AppServices['call']>[1]): Promise<void> {
+async function setOrFail(services: Services, patch: Parameters<Services['call']>[1]): Promise<void> {
   const result = await services.call('settings:set', { patch });
   assert.ok(result.ok, JSON.stringify(result));
 }

@@ -44,7 +44,7 @@ describe('local driver on real llama.cpp', () => {
     assert.equal(deltas.join(''), ANSWER);
     assert.ok(deltas.length >= 1);
     assert.equal(response.stopReason, 'stop');
-    assert.equal(response.driverId, 'local');
+    assert.equal(response.entryId, 'local');
     assert.equal(response.model, 'answer-model');
     assert.equal(response.usage.outputTokens, 5);
     assert.ok(response.usage.inputTokens > 0);

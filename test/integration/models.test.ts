@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Channel, ChannelResponse, DownloadInfo, Events } from '../../electron/contract/index.js';
-import { AppServices } from '../../electron/services/app-services.js';
+import { createServices, type Services } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
+import { HF_TOKEN } from '../../electron/services/settings-service.js';
 import { buildBigramModel } from '../fixtures/gguf-writer.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 import { startRangeServer, type RangeServer } from '../fixtures/range-server.js';
@@ -16,13 +17,13 @@ let hf: RangeServer;
 let models: FixtureModels;
 let catalogPath: string;
 const dirs: string[] = [];
-const open: AppServices[] = [];
+const open: Services[] = [];
 const modelBytes = buildBigramModel({ name: 'answer-model' });
 
-async function services(): Promise<AppServices> {
+async function services(): Promise<Services> {
   const dataDir = mkdtempSync(join(tmpdir(), 'spillway-models-data-'));
   dirs.push(dataDir);
-  const s = await AppServices.create({
+  const s = await createServices({
     dataDir, mode: 'headless', version: 'test', secrets: new MemorySecretStore(), catalogPath,
     downloader: { env: { HF_ENDPOINT: hf.origin }, retry: { baseDelayMs: 10, maxDelayMs: 20 } },
   });
@@ -30,18 +31,16 @@ async function services(): Promise<AppServices> {
   return s;
 }
 
-async function call<C extends Channel>(s: AppServices, channel: C, request: unknown): Promise<ChannelResponse<C>> {
+async function call<C extends Channel>(s: Services, channel: C, request: unknown): Promise<ChannelResponse<C>> {
   const result = await s.call(channel, request);
   if (!result.ok) assert.fail(`${channel}: ${result.error.code} ${result.error.message}`);
   return result.value;
 }
 
-function downloadEnds(s: AppServices, id: string): Promise<DownloadInfo[]> {
+function downloadEnds(s: Services, id: string): Promise<DownloadInfo[]> {
   const seen: DownloadInfo[] = [];
   return new Promise((resolve) => {
-    const off = s.subscribe((event, payload) => {
-      if (event !== 'download:progress') return;
-      const info = payload as Events['download:progress'];
+    const off = s.on('download:progress', (info) => {
       if (info.id !== id) return;
       seen.push(info);
       if (['done', 'failed', 'cancelled', 'paused'].includes(info.state)) {
@@ -97,8 +96,9 @@ describe('model manager', () => {
     const engine = await call(s, 'models:setActive', { path: model.path });
     assert.equal(engine.modelPath, model.path);
     const done = new Promise<Events['chat:done']>((resolve) => {
-      const off = s.subscribe((event, payload) => {
-        if (event === 'chat:done') { off(); resolve(payload as Events['chat:done']); }
+      const off = s.on('chat:done', (payload) => {
+        off();
+        resolve(payload);
       });
     });
     await call(s, 'chat:send', { content: 'Hello' });
@@ -140,7 +140,10 @@ describe('model manager', () => {
     // The model in use cannot be deleted while it answers.
     await call(s, 'chat:send', { content: 'Keep going' });
     await new Promise<void>((resolve) => {
-      const off = s.subscribe((event) => { if (event === 'chat:delta') { off(); resolve(); } });
+      const off = s.on('chat:delta', () => {
+        off();
+        resolve();
+      });
     });
     const busy = await s.call('models:delete', { path: models.loop });
     assert.ok(!busy.ok);
@@ -166,7 +169,7 @@ describe('model manager', () => {
     dirs.push(dataDir);
     const token = new MemorySecretStore();
     let answer: string | null = models.answer;
-    const desktop = await AppServices.create({
+    const desktop = await createServices({
       dataDir, mode: 'desktop', version: 'test', secrets: new MemorySecretStore(), hfToken: token, catalogPath,
       pickModelFile: async () => answer,
     });
@@ -178,7 +181,7 @@ describe('model manager', () => {
     assert.equal((await call(desktop, 'models:list', {})).length, 1);
     const set = await call(desktop, 'settings:setHfToken', { token: 'hf_secret' });
     assert.equal(set.huggingFaceTokenSet, true);
-    assert.equal(token.get(), 'hf_secret');
+    assert.equal(token.get(HF_TOKEN), 'hf_secret');
     assert.ok(!JSON.stringify(set).includes('hf_secret'));
   });
 });

@@ -45,8 +45,8 @@ describe('router over the real local and remote drivers', () => {
     const response = await router.complete({ messages: hello, onText: (t) => (streamed += t) });
     assert.equal(response.text, ANSWER);
     assert.equal(streamed, ANSWER);
-    assert.equal(response.role, 'primary');
-    assert.equal(response.driverId, 'local');
+    assert.equal(response.entryKind, 'local');
+    assert.equal(response.entryId, 'local');
     assert.equal(cloud.chatRequests().length, 0);
     assert.equal(router.metrics().primarySuccesses, 1);
     assert.equal(router.privacyTier(), 'sovereign', 'the fake cloud is on loopback, so even it is sovereign');
@@ -58,7 +58,7 @@ describe('router over the real local and remote drivers', () => {
     const response = await router.complete({ messages: hello, onText: (t) => (streamed += t) });
     assert.equal(response.text, CLOUD_REPLY);
     assert.equal(streamed, CLOUD_REPLY);
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.equal(response.spilledAfter?.kind, 'model_not_found');
     assert.match(response.routeReason ?? '', /spilled over after model_not_found: The model file does not exist/);
     assert.equal(cloud.chatRequests().length, 1);
@@ -70,7 +70,7 @@ describe('router over the real local and remote drivers', () => {
   });
 
   test('local only with a broken local model sends zero requests to the cloud', async () => {
-    const router = new RoutingDriver({ primary: local(models.badMagic), fallback: remote(), strategy: 'primary-only' });
+    const router = new RoutingDriver({ primary: local(models.badMagic), fallback: remote(), strategy: 'local-only' });
     await assert.rejects(router.complete({ messages: hello }), (error: unknown) => {
       assert.ok(error instanceof DriverError);
       assert.equal(error.kind, 'inference_failed');
@@ -92,7 +92,7 @@ describe('router over the real local and remote drivers', () => {
     await primary.reconfigure({ modelPath: models.answer, unsafeSkipValidation: false });
     const again = await router.complete({ messages: hello });
     assert.equal(again.text, ANSWER);
-    assert.equal(again.role, 'primary');
+    assert.equal(again.entryKind, 'local');
   });
 
   test('a conversation too long for the local context goes to the cloud before any local work', async () => {
@@ -107,7 +107,7 @@ describe('router over the real local and remote drivers', () => {
 
   test('cloud only answers from the remote without touching the local model', async () => {
     const primary = local(models.answer);
-    const router = new RoutingDriver({ primary, fallback: remote(), strategy: 'fallback-only' });
+    const router = new RoutingDriver({ primary, fallback: remote(), strategy: 'cloud-only' });
     const response = await router.complete({ messages: hello });
     assert.equal(response.text, CLOUD_REPLY);
     assert.equal(response.model, 'cloud-model');

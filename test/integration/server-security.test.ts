@@ -4,11 +4,13 @@
  * child process. Everything over real HTTP on 127.0.0.1; no local model is loaded here.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import OpenAI from 'openai';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { startServer, type RunningServer } from '../../electron/server/http-server.js';
-import type { AppServices } from '../../electron/services/app-services.js';
+import type { Services } from '../../electron/services/app-services.js';
 import { rawRequest, runCli, startCli } from '../fixtures/http-client.js';
 import { CLOUD_REPLY, hello, sdk, startHarness, type Harness } from '../fixtures/server-harness.js';
 
@@ -24,7 +26,7 @@ after(() => h.close());
 describe('requests from elsewhere', () => {
   let server: RunningServer;
   before(async () => {
-    server = await h.serve(await h.makeServices({ routing: { strategy: 'fallback-only' } }));
+    server = await h.serve(await h.makeServices({ routing: { strategy: 'cloud-only' } }));
   });
 
   test('a foreign Host header is refused (DNS rebinding), the loopback names are not', async () => {
@@ -65,9 +67,9 @@ describe('requests from elsewhere', () => {
 });
 
 describe('binding and API keys', () => {
-  let services: AppServices;
+  let services: Services;
   before(async () => {
-    services = await h.makeServices({ routing: { strategy: 'fallback-only' } });
+    services = await h.makeServices({ routing: { strategy: 'cloud-only' } });
   });
 
   test('startServer refuses a non-loopback bind without an API key', async () => {
@@ -94,7 +96,7 @@ describe('binding and API keys', () => {
 
 describe('static UI', () => {
   let server: RunningServer;
-  let services: AppServices;
+  let services: Services;
   before(async () => {
     const site = join(h.tmp, 'site');
     mkdirSync(join(site, 'assets'), { recursive: true });
@@ -102,7 +104,7 @@ describe('static UI', () => {
     writeFileSync(join(site, 'assets', 'app.js'), 'console.log(1);');
     writeFileSync(join(h.tmp, 'package.json'), '{"secret": "TOP SECRET"}');
     symlinkSync(join(h.tmp, 'package.json'), join(site, 'link.json'));
-    services = await h.makeServices({ routing: { strategy: 'fallback-only' } });
+    services = await h.makeServices({ routing: { strategy: 'cloud-only' } });
     server = await h.serve(services, { staticDir: site });
   });
 
@@ -133,6 +135,15 @@ describe('static UI', () => {
   });
 });
 
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 describe('serve CLI', () => {
   test('--help documents every flag and the remote key variable', async () => {
     const { code, stdout } = await runCli(['--help']);
@@ -145,7 +156,12 @@ describe('serve CLI', () => {
   test('bad flags exit non-zero with one clear message', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--port', 'abc'], /--port must be a whole number.*"abc"/],
-      [['--strategy', 'sideways'], /--strategy must be one of local-first, local-only, cloud-only.*"sideways"/],
+      [['--strategy', 'sideways'], /--strategy must be one of local-first, local-only, cloud-first, cloud-only, not "sideways"/],
+      [['--max-tier', 'galactic'], /--max-tier must be one of sovereign, private, standard, not "galactic"/],
+      [['--first-token-timeout', 'soon'], /--first-token-timeout must be a whole number of milliseconds/],
+      [['--cloud-timeout', '10'], /--cloud-timeout must be a whole number of milliseconds from 1000/],
+      [['--remote-url', 'https://a.example/v1', '--remote-url', 'https://b.example/v1', '--remote-model', 'm'], /each --remote-url needs its --remote-model.*2 URLs and 1 model/],
+      [['--remote-url', 'https://a.example/v1', '--remote-model', 'm', '--remote-tier', 'sovereign'], /--remote-tier sovereign: a\.example is on the internet \(standard\), so it cannot be declared sovereign/],
       [['--remote-url', 'not a url'], /--remote-url must be an http/],
       [['--bogus'], /Unknown option '--bogus'/],
       [['--host', '0.0.0.0'], /--host 0\.0\.0\.0 .*--api-key/],
@@ -171,6 +187,57 @@ describe('serve CLI', () => {
     assert.equal(data.model, 'm');
     assert.equal(response.headers.get('x-spillway-driver'), 'remote');
     assert.equal(h.cloud.chatRequests()[0]?.headers.authorization, 'Bearer sk-from-env');
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+  });
+
+  test('repeated --remote-url/--remote-model make a route: each endpoint its own key, the headers and ledger say who answered', slow, async () => {
+    const dead = await closedPort();
+    const dataDir = mkdtempSync(join(h.tmp, 'cli-'));
+    const cli = startCli(
+      [
+        '--strategy', 'cloud-first', '--port', '0', '--data-dir', dataDir, '--cloud-timeout', '5000',
+        '--remote-url', `http://127.0.0.1:${dead}/v1`, '--remote-model', 'lan-model', '--remote-tier', 'private',
+        '--remote-url', h.cloud.baseURL, '--remote-model', 'proxied-model', '--remote-tier', 'standard',
+      ],
+      { SPILLWAY_REMOTE_API_KEY: 'sk-first', SPILLWAY_REMOTE_API_KEY_2: 'sk-second' },
+    );
+    const [, url] = await cli.waitFor(/listening on (http:\/\/\S+)/);
+    await cli.waitFor(/Endpoint remote-2: 127\.0\.0\.1:\d+ \(proxied-model, standard\)/);
+    const { data, response } = await sdk(url!).chat.completions.create({ model: 'x', messages: hello }).withResponse();
+    assert.equal(data.choices[0]?.message.content, CLOUD_REPLY);
+    assert.equal(response.headers.get('x-spillway-driver'), 'remote');
+    assert.equal(response.headers.get('x-spillway-endpoint'), 'remote-2');
+    assert.equal(response.headers.get('x-spillway-tier'), 'standard');
+    assert.equal(h.cloud.chatRequests().length, 1);
+    assert.equal(h.cloud.chatRequests()[0]?.headers.authorization, 'Bearer sk-second', "the second endpoint gets its own key, never the first's");
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+    // Both endpoints are off this computer (declared private and standard), so both were recorded before sending.
+    const lines = readFileSync(join(dataDir, 'egress.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const begins = lines.filter((line) => line.t === 'begin');
+    assert.deepEqual(begins.map((b) => [b.endpointId, b.why, b.after ?? null, b.conversationId]), [
+      ['remote-1', 'cloud-first', null, 'api'],
+      ['remote-2', 'spillover', 'network', 'api'],
+    ]);
+    const ends = new Map(lines.filter((line) => line.t === 'end').map((line) => [line.id, line.outcome]));
+    assert.deepEqual(begins.map((b) => ends.get(b.id)), ['failure', 'success']);
+    assert.ok(!readFileSync(join(dataDir, 'egress.jsonl'), 'utf8').includes('Hello there'), 'no message text is recorded');
+  });
+
+  test('--max-tier keeps every request under it: an endpoint beyond it is never asked', slow, async () => {
+    const cli = startCli([
+      '--strategy', 'cloud-only', '--max-tier', 'private', '--port', '0', '--data-dir', mkdtempSync(join(h.tmp, 'cli-')),
+      '--remote-url', h.cloud.baseURL, '--remote-model', 'proxied-model', '--remote-tier', 'standard',
+    ]);
+    const [, url] = await cli.waitFor(/listening on (http:\/\/\S+)/);
+    await cli.waitFor(/--max-tier private rules out every endpoint/);
+    await assert.rejects(sdk(url!).chat.completions.create({ model: 'x', messages: hello }), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.PermissionDeniedError, String(error));
+      assert.match(error.message, /privacy ceiling allows up to the local network.*standard: nothing was sent/);
+      return true;
+    });
+    assert.equal(h.cloud.requests.length, 0);
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
   });

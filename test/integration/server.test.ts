@@ -8,7 +8,8 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { Result } from '../../electron/contract/index.js';
 import type { RunningServer } from '../../electron/server/http-server.js';
-import type { AppServices } from '../../electron/services/app-services.js';
+import type { Services } from '../../electron/services/app-services.js';
+import { endpoint } from '../fixtures/endpoints.js';
 import { rawRequest, readSse } from '../fixtures/http-client.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 import { CLOUD_REPLY, hello, postApi, sdk, startHarness, streamChat, type Harness } from '../fixtures/server-harness.js';
@@ -31,11 +32,25 @@ after(async () => {
 });
 
 describe('local first with a working local model', () => {
-  let services: AppServices;
+  let services: Services;
   let server: RunningServer;
+  /** Subscribers to every event (what an event stream adds and must remove when it closes). */
+  let subscribers = 0;
   before(async () => {
     services = await h.makeServices({ local: { modelPath: models.answer } });
-    server = await h.serve(services);
+    // The server sees the same services, with their every-event subscriptions counted.
+    const counted: Services = {
+      ...services,
+      onAny: (listener) => {
+        subscribers++;
+        const off = services.onAny(listener);
+        return () => {
+          subscribers--;
+          off();
+        };
+      },
+    };
+    server = await h.serve(counted);
   });
 
   test('the OpenAI SDK gets a whole answer from the local model, with usage and its name', slow, async () => {
@@ -88,7 +103,7 @@ describe('local first with a working local model', () => {
     const cases: Array<[unknown, string]> = [
       [{ messages: [] }, 'messages'],
       [{ messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].role'],
-      [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, 'messages[0].content'],
+      [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: '' } }] }] }, 'messages[0].content[0].image_url.url'],
       [{ messages: hello, temperature: 5 }, 'temperature'],
       [{ messages: hello, max_tokens: 0 }, 'max_tokens'],
       [{ messages: hello, n: 2 }, 'n'],
@@ -113,7 +128,7 @@ describe('local first with a working local model', () => {
   });
 
   test('chat:send streams chat:delta events that join to the answer, then chat:done', slow, async () => {
-    const listeners = () => (services.events as unknown as { listeners: Set<unknown> }).listeners.size;
+    const listeners = (): number => subscribers;
     const before = listeners();
     const controller = new AbortController();
     const events = await fetch(`${server.url}/api/events`, { signal: controller.signal });
@@ -139,19 +154,19 @@ describe('local first with a working local model', () => {
     assert.equal(text, ANSWER);
     assert.equal(done.result.ok, true);
     assert.equal(done.result.value.content, ANSWER);
-    assert.equal(done.result.value.meta.source, 'local');
+    assert.equal(done.result.value.meta.entryKind, 'local');
     // The stream's subscriber goes away with the connection, or every closed tab would leak one.
     for (let i = 0; i < 50 && listeners() > before; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(listeners(), before);
   });
 
   test('settings:set with a bad value answers INVALID_ARGUMENT naming the field', async () => {
-    const { status, result } = await postApi(server, 'settings:set', { patch: { cloud: { baseURL: 'not a url' } } });
+    const { status, result } = await postApi(server, 'settings:set', { patch: { endpoints: [endpoint('not a url', 'm')] } });
     assert.equal(status, 200);
     assert.equal(result.ok, false);
     assert.ok(!result.ok);
     assert.equal(result.error.code, 'INVALID_ARGUMENT');
-    assert.equal(result.error.field, 'patch.cloud.baseURL');
+    assert.equal(result.error.field, 'patch.endpoints.0.baseURL');
   });
 
   test('unknown channels are 404, bad JSON 400, GET 405', async () => {
@@ -171,7 +186,7 @@ describe('local first with a working local model', () => {
 
 describe('routing through the API', () => {
   test('cloud only answers from the remote and names the model the remote reported', slow, async () => {
-    const services = await h.makeServices({ routing: { strategy: 'fallback-only' }, local: { modelPath: models.answer } });
+    const services = await h.makeServices({ routing: { strategy: 'cloud-only' }, local: { modelPath: models.answer } });
     const server = await h.serve(services);
     h.cloud.setResponseModel('cloud-model-2025');
     const { data, response } = await sdk(server).chat.completions.create({ model: 'x', messages: hello }).withResponse();
@@ -183,11 +198,13 @@ describe('routing through the API', () => {
     assert.equal(streamed.text, CLOUD_REPLY);
     assert.equal(streamed.chunks.at(-1)?.model, 'cloud-model-2025');
     assert.equal(h.cloud.chatRequests()[0]?.headers.authorization, 'Bearer sk-cloud');
-    assert.equal(services.routing.engineStatus().info, null, 'the local model was never loaded');
+    const engine = await services.call('engine:status', {});
+    assert.ok(engine.ok);
+    assert.equal(engine.value.info, null, 'the local model was never loaded');
   });
 
   test('local only with a broken model fails and the cloud receives nothing', slow, async () => {
-    const server = await h.serve(await h.makeServices({ routing: { strategy: 'primary-only' }, local: { modelPath: models.badMagic } }));
+    const server = await h.serve(await h.makeServices({ routing: { strategy: 'local-only' }, local: { modelPath: models.badMagic } }));
     await assert.rejects(sdk(server).chat.completions.create({ model: 'x', messages: hello }), (error: unknown) => {
       assert.ok(error instanceof OpenAI.APIError, String(error));
       assert.equal(error.status, 502);
@@ -217,7 +234,7 @@ describe('routing through the API', () => {
 describe('failures through the API', () => {
   let server: RunningServer;
   before(async () => {
-    server = await h.serve(await h.makeServices({ routing: { strategy: 'fallback-only' } }));
+    server = await h.serve(await h.makeServices({ routing: { strategy: 'cloud-only' } }));
   });
 
   test('driver failures become OpenAI errors with the matching HTTP status', async () => {
@@ -243,7 +260,7 @@ describe('failures through the API', () => {
   });
 
   test('a client that hangs up stops the local generation', slow, async () => {
-    const services = await h.makeServices({ routing: { strategy: 'primary-only' }, local: { modelPath: models.loop } });
+    const services = await h.makeServices({ routing: { strategy: 'local-only' }, local: { modelPath: models.loop } });
     const looping = await h.serve(services);
     const controller = new AbortController();
     const response = await fetch(`${looping.url}/v1/chat/completions`, {
@@ -254,9 +271,13 @@ describe('failures through the API', () => {
     });
     for await (const message of readSse(response.body!)) if (message.data.includes('"content":"t')) break;
     controller.abort();
-    const metrics = () => services.routing.router.metrics();
-    for (let i = 0; i < 100 && metrics().cancelled === 0; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(metrics().cancelled, 1);
-    assert.equal(metrics().primarySuccesses, 0);
+    const metrics = async () => {
+      const result = await services.call('metrics:get', {});
+      assert.ok(result.ok);
+      return result.value;
+    };
+    for (let i = 0; i < 100 && (await metrics()).cancelled === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await metrics()).cancelled, 1);
+    assert.equal((await metrics()).primarySuccesses, 0);
   });
 });

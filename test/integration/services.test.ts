@@ -4,16 +4,17 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ChannelResponse, Channel, EventName, Events, Result } from '../../electron/contract/index.js';
-import { AppServices } from '../../electron/services/app-services.js';
+import type { ChannelResponse, Channel, EndpointInput, EventName, Events, Result } from '../../electron/contract/index.js';
+import { createServices, type Services } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
+import { endpoint } from '../fixtures/endpoints.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 
 let models: FixtureModels;
 let cloud: FakeOpenAIServer;
 const dirs: string[] = [];
-const open: AppServices[] = [];
+const open: Services[] = [];
 
 function dataDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'spillway-data-'));
@@ -21,10 +22,16 @@ function dataDir(): string {
   return dir;
 }
 
-async function services(dir = dataDir(), apiKey: string | null = null): Promise<AppServices> {
-  const s = await AppServices.create({ dataDir: dir, mode: 'headless', version: 'test', secrets: new MemorySecretStore(apiKey) });
+async function services(dir = dataDir(), keys: Record<string, string> = {}): Promise<Services> {
+  const s = await createServices({ dataDir: dir, mode: 'headless', version: 'test', secrets: new MemorySecretStore(keys) });
   open.push(s);
   return s;
+}
+
+/** An endpoint as the settings form submits it (no id: one is made from the name). */
+function newEndpoint(baseURL: string, model: string, name: string): EndpointInput {
+  const { id: _id, learned: _learned, ...input } = endpoint(baseURL, model, { name });
+  return input;
 }
 
 function value<T>(result: Result<T>): T {
@@ -33,18 +40,18 @@ function value<T>(result: Result<T>): T {
 }
 
 /** Resolves with the first event of `name` matching `predicate`. */
-function nextEvent<E extends EventName>(s: AppServices, name: E, predicate: (p: Events[E]) => boolean = () => true): Promise<Events[E]> {
+function nextEvent<E extends EventName>(s: Services, name: E, predicate: (p: Events[E]) => boolean = () => true): Promise<Events[E]> {
   return new Promise((resolve) => {
-    const off = s.subscribe((event: EventName, payload: unknown) => {
-      if (event === name && predicate(payload as Events[E])) {
+    const off = s.on(name, (payload) => {
+      if (predicate(payload)) {
         off();
-        resolve(payload as Events[E]);
+        resolve(payload);
       }
     });
   });
 }
 
-async function call<C extends Channel>(s: AppServices, channel: C, request: unknown): Promise<ChannelResponse<C>> {
+async function call<C extends Channel>(s: Services, channel: C, request: unknown): Promise<ChannelResponse<C>> {
   return value(await s.call(channel, request));
 }
 
@@ -70,8 +77,8 @@ describe('settings', () => {
     const aside = readdirSync(dir).filter((f) => f.startsWith('settings.corrupt-'));
     assert.equal(aside.length, 1);
     assert.equal(readFileSync(join(dir, aside[0]!), 'utf8'), '{"routing": {"strategy": "prim', 'the original is kept byte for byte');
-    assert.equal((await call(s, 'settings:get', {})).routing.strategy, 'primary-with-fallback');
-    assert.equal(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8')).routing.strategy, 'primary-with-fallback');
+    assert.equal((await call(s, 'settings:get', {})).routing.strategy, 'local-first');
+    assert.equal(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8')).routing.strategy, 'local-first');
   });
 
   test('a settings file with a value of the wrong type is treated the same way', async () => {
@@ -105,11 +112,11 @@ describe('settings', () => {
     const s = await services(dir);
     const file = join(dir, 'settings.json');
     const before = existsSync(file) ? readFileSync(file, 'utf8') : null;
-    const result = await s.call('settings:set', { patch: { routing: { circuitThreshold: 5 }, cloud: { baseURL: 'ftp://nope' } } });
+    const result = await s.call('settings:set', { patch: { routing: { circuitThreshold: 5 }, endpoints: [endpoint('ftp://nope', 'm')] } });
     assert.equal(result.ok, false);
     assert.ok(!result.ok);
     assert.equal(result.error.code, 'INVALID_ARGUMENT');
-    assert.equal(result.error.field, 'patch.cloud.baseURL');
+    assert.equal(result.error.field, 'patch.endpoints.0.baseURL');
     assert.match(result.error.message, /http/);
     assert.equal((await call(s, 'settings:get', {})).routing.circuitThreshold, 3, 'the valid half was not applied either');
     assert.equal(existsSync(file) ? readFileSync(file, 'utf8') : null, before);
@@ -119,15 +126,18 @@ describe('settings', () => {
     assert.ok(!wrongType.ok && wrongType.error.field === 'content');
   });
 
-  test('the API key is write-only: settings say whether one is set, never what it is', async () => {
+  test('an endpoint key is write-only: settings say which endpoints have one, never what it is', async () => {
     const dir = dataDir();
     const s = await services(dir);
-    const set = await call(s, 'settings:setApiKey', { apiKey: 'sk-very-secret' });
-    assert.equal(set.cloudApiKeySet, true);
+    await call(s, 'endpoints:save', { endpoint: newEndpoint(cloud.baseURL, 'cloud-model', 'My cloud') });
+    const set = await call(s, 'endpoints:setKey', { id: 'my-cloud', apiKey: 'sk-very-secret' });
+    assert.deepEqual(set.endpointKeys, ['my-cloud']);
     assert.ok(!JSON.stringify(set).includes('sk-very-secret'));
-    await call(s, 'settings:set', { patch: { cloud: { model: 'm' } } });
+    await call(s, 'settings:set', { patch: { generation: { systemPrompt: 'x' } } });
     assert.ok(!readFileSync(join(dir, 'settings.json'), 'utf8').includes('sk-very-secret'));
-    assert.equal((await call(s, 'settings:setApiKey', { apiKey: null })).cloudApiKeySet, false);
+    assert.deepEqual((await call(s, 'endpoints:setKey', { id: 'my-cloud', apiKey: null })).endpointKeys, []);
+    const unknown = await s.call('endpoints:setKey', { id: 'nope', apiKey: 'sk-x' });
+    assert.ok(!unknown.ok && unknown.error.code === 'NOT_FOUND');
   });
 });
 
@@ -136,16 +146,16 @@ describe('chat', () => {
     const s = await services();
     await call(s, 'settings:set', { patch: { local: { modelPath: models.answer } } });
     let streamed = '';
-    s.subscribe((event, payload) => {
-      if (event === 'chat:delta') streamed += (payload as Events['chat:delta']).text;
-    });
+    s.on('chat:delta', (delta) => (streamed += delta.text));
     const done = nextEvent(s, 'chat:done');
     const sent = await call(s, 'chat:send', { content: 'Hello there' });
     const result = (await done).result;
     assert.ok(result.ok);
     assert.equal(result.value.content, ANSWER);
     assert.equal(streamed, ANSWER);
-    assert.equal(result.value.meta?.source, 'local');
+    assert.equal(result.value.meta?.entryKind, 'local');
+    assert.equal(result.value.meta?.entryId, 'local');
+    assert.equal(result.value.meta?.tier, 'sovereign');
     assert.equal(result.value.meta?.model, 'answer-model');
     const conversation = await call(s, 'conversations:get', { id: sent.conversationId });
     assert.deepEqual(conversation.messages.map((m) => [m.role, m.content]), [['user', 'Hello there'], ['assistant', ANSWER]]);
@@ -159,14 +169,17 @@ describe('chat', () => {
 
   test('with a broken local model, local first spills over and the answer says why; retry on cloud replaces it', async () => {
     const s = await services();
-    await call(s, 'settings:set', { patch: { local: { modelPath: models.missing }, cloud: { baseURL: cloud.baseURL, model: 'cloud-model' } } });
+    await call(s, 'settings:set', { patch: { local: { modelPath: models.missing }, endpoints: [endpoint(cloud.baseURL, 'cloud-model')] } });
     const done = nextEvent(s, 'chat:done');
     const sent = await call(s, 'chat:send', { content: 'Hi' });
     const result = (await done).result;
     assert.ok(result.ok);
     assert.equal(result.value.content, 'Cloud says hi.');
-    assert.equal(result.value.meta?.source, 'cloud');
+    assert.equal(result.value.meta?.entryKind, 'remote');
+    assert.equal(result.value.meta?.entryId, 'cloud');
+    assert.equal(result.value.meta?.entryName, 'Test cloud');
     assert.equal(result.value.meta?.spilledAfter?.code, 'MODEL_NOT_FOUND');
+    assert.equal(result.value.meta?.spilledAfter?.entryId, 'local');
     const engine = await call(s, 'engine:status', {});
     assert.equal(engine.state, 'error');
     assert.equal(engine.error?.code, 'MODEL_NOT_FOUND');
@@ -178,12 +191,13 @@ describe('chat', () => {
     assert.equal(conversation.messages.length, 2, 'the retried answer replaced the first one');
   });
 
-  test('with the privacy lock on, a failing local model is not sent to the cloud', async () => {
+  test('with the ceiling at this computer only, a failing local model is not sent to the cloud', async () => {
     const s = await services();
     cloud.reset();
-    await call(s, 'settings:set', { patch: { local: { modelPath: models.missing }, cloud: { baseURL: 'https://api.example.com/v1', model: 'cloud-model' } } });
-    const state = await call(s, 'router:setPrivacyLock', { lock: 'sovereign' });
+    await call(s, 'settings:set', { patch: { local: { modelPath: models.missing }, endpoints: [endpoint('https://api.example.com/v1', 'cloud-model')] } });
+    const state = await call(s, 'router:setCeiling', { ceiling: 'sovereign' });
     assert.equal(state.privacyTier, 'sovereign');
+    assert.equal(state.route.find((e) => e.id === 'cloud')?.excluded, 'ceiling');
     const done = nextEvent(s, 'chat:done');
     await call(s, 'chat:send', { content: 'Secret stuff' });
     const result = (await done).result;
@@ -196,9 +210,7 @@ describe('chat', () => {
     await call(s, 'settings:set', { patch: { local: { modelPath: models.loop } } });
     let started!: () => void;
     const firstDelta = new Promise<void>((resolve) => (started = resolve));
-    s.subscribe((event) => {
-      if (event === 'chat:delta') started();
-    });
+    s.on('chat:delta', () => started());
     const done = nextEvent(s, 'chat:done');
     const sent = await call(s, 'chat:send', { content: 'Go on forever' });
     await firstDelta;
@@ -230,27 +242,139 @@ describe('chat', () => {
   test('strategy changes apply at once and persist; cloud only with no endpoint says so', async () => {
     const dir = dataDir();
     const s = await services(dir);
-    const state = await call(s, 'router:setStrategy', { strategy: 'fallback-only' });
-    assert.equal(state.strategy, 'fallback-only');
-    assert.equal(state.hasCloud, false);
+    const state = await call(s, 'router:setStrategy', { strategy: 'cloud-only' });
+    assert.equal(state.strategy, 'cloud-only');
+    assert.equal(state.next, null, 'nothing can answer');
+    assert.deepEqual(state.route.map((e) => [e.id, e.excluded]), [['local', 'strategy']]);
     const done = nextEvent(s, 'chat:done');
     await call(s, 'chat:send', { content: 'Hi' });
     const result = (await done).result;
     assert.ok(!result.ok && result.error.code === 'NO_FALLBACK');
     await s.shutdown();
     const again = await services(dir);
-    assert.equal((await call(again, 'router:get', {})).strategy, 'fallback-only');
+    assert.equal((await call(again, 'router:get', {})).strategy, 'cloud-only');
   });
 
-  test('cloud:test reports latency and models, or the mapped error', async () => {
+  test('endpoints:test reports latency and models, or the mapped error', async () => {
     const s = await services();
-    const okTest = await call(s, 'cloud:test', { baseURL: cloud.baseURL });
+    const okTest = await call(s, 'endpoints:test', { baseURL: cloud.baseURL });
     assert.ok(okTest.models.includes('fake-model'));
     assert.ok(okTest.latencyMs >= 0);
     cloud.failNext({ status: 401 });
-    const bad = await s.call('cloud:test', { baseURL: cloud.baseURL, apiKey: 'sk-wrong-key' });
+    const bad = await s.call('endpoints:test', { baseURL: cloud.baseURL, apiKey: 'sk-wrong-key' });
     assert.ok(!bad.ok);
     assert.equal(bad.error.code, 'AUTH');
     assert.ok(!bad.error.message.includes('sk-wrong-key'));
+  });
+});
+
+describe('endpoints', () => {
+  /** A settings file exactly as the first build wrote it: one cloud endpoint, a privacy lock, seed strategy names. */
+  const V1_FILE = {
+    routing: { strategy: 'fallback-only', privacyLock: 'private', firstTokenTimeoutMs: 45_000, idleTimeoutMs: 9_000, circuitThreshold: 4, circuitCooldownMs: 12_000 },
+    local: { modelPath: '/models/qwen.gguf', threads: 2, gpuLayers: 'auto', contextSize: 4096 },
+    cloud: { preset: 'ollama', baseURL: 'http://127.0.0.1:11434/v1', model: 'llama3.2', contextWindow: 32_000, privacyTier: 'private' },
+    generation: { systemPrompt: 'Be kind.', temperature: 0.3, maxTokens: 512 },
+    server: { enabled: true, port: 9001 },
+    models: { dir: '/srv/models', extraPaths: ['/elsewhere/a.gguf'] },
+  };
+
+  test("a first-build settings file migrates on first start with nothing lost, and the original is kept", async () => {
+    const dir = dataDir();
+    const original = `${JSON.stringify(V1_FILE, null, 2)}\n`;
+    writeFileSync(join(dir, 'settings.json'), original);
+    const s = await services(dir);
+    const settings = await call(s, 'settings:get', {});
+    assert.deepEqual(settings.routing, {
+      strategy: 'cloud-only',
+      ceiling: 'private',
+      askBeforeSending: false,
+      loadTimeoutMs: 120_000,
+      firstTokenTimeoutMs: 45_000,
+      idleTimeoutMs: 9_000,
+      cloudTimeoutMs: 60_000,
+      circuitThreshold: 4,
+      circuitCooldownMs: 12_000,
+    });
+    assert.deepEqual(settings.local, V1_FILE.local);
+    assert.deepEqual(settings.generation, V1_FILE.generation);
+    assert.deepEqual(settings.server, V1_FILE.server);
+    assert.deepEqual(settings.models, V1_FILE.models);
+    assert.deepEqual(settings.endpoints, [
+      {
+        id: 'cloud',
+        name: 'Ollama',
+        preset: 'ollama',
+        baseURL: 'http://127.0.0.1:11434/v1',
+        model: 'llama3.2',
+        contextWindow: 32_000,
+        tier: 'private',
+        capabilities: { images: null, tools: null, embeddings: null },
+        learned: {},
+        enabled: true,
+      },
+    ]);
+    assert.equal(readFileSync(join(dir, 'settings.v1.json'), 'utf8'), original, 'the original file is kept byte for byte');
+    const onDisk = JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8'));
+    assert.equal(onDisk.version, 2);
+    assert.equal(onDisk.cloud, undefined);
+    assert.equal((await call(s, 'app:info', {})).notices.length, 0, 'nothing to tell: nothing was dropped');
+    // The migrated file opens as it is on the next start.
+    await s.shutdown();
+    const again = await services(dir);
+    assert.deepEqual((await call(again, 'settings:get', {})).endpoints, settings.endpoints);
+    assert.equal((await call(again, 'router:get', {})).route.find((e) => e.id === 'cloud')?.tier, 'private');
+  });
+
+  test('a first-build tier the new rule refuses is dropped with a notice; an empty cloud becomes no endpoint', async () => {
+    const dir = dataDir();
+    writeFileSync(join(dir, 'settings.json'), JSON.stringify({ ...V1_FILE, cloud: { ...V1_FILE.cloud, baseURL: 'https://api.openai.com/v1', preset: 'openai', privacyTier: 'sovereign' } }));
+    const s = await services(dir);
+    const settings = await call(s, 'settings:get', {});
+    assert.equal(settings.endpoints[0]?.tier, null);
+    assert.equal(settings.endpoints[0]?.name, 'OpenAI');
+    assert.match((await call(s, 'app:info', {})).notices[0]?.message ?? '', /cannot be declared sovereign/);
+
+    const empty = dataDir();
+    writeFileSync(join(empty, 'settings.json'), JSON.stringify({ ...V1_FILE, cloud: { preset: 'custom', baseURL: null, model: '', contextWindow: 128000, privacyTier: null } }));
+    assert.deepEqual((await call(await services(empty), 'settings:get', {})).endpoints, []);
+  });
+
+  test('add, reorder, test and remove endpoints; ids come from names and stay unique', async () => {
+    const s = await services();
+    await call(s, 'endpoints:save', { endpoint: newEndpoint(cloud.baseURL, 'cloud-model', 'Home server') });
+    await call(s, 'endpoints:save', { endpoint: newEndpoint(cloud.baseURL, 'fake-model', 'Home server') });
+    let settings = await call(s, 'endpoints:save', { endpoint: newEndpoint('https://api.example.com/v1', 'big', 'Cloud!') });
+    assert.deepEqual(settings.endpoints.map((e) => e.id), ['home-server', 'home-server-2', 'cloud']);
+    settings = await call(s, 'endpoints:move', { id: 'cloud', index: 0 });
+    assert.deepEqual(settings.endpoints.map((e) => e.id), ['cloud', 'home-server', 'home-server-2']);
+    const state = await call(s, 'router:get', {});
+    assert.deepEqual(state.route.map((e) => `${e.id}:${e.kind}:${e.tier}`), ['local:local:sovereign', 'cloud:remote:standard', 'home-server:remote:sovereign', 'home-server-2:remote:sovereign']);
+
+    const tested = await call(s, 'endpoints:test', { id: 'home-server-2' });
+    assert.ok(tested.models.includes('fake-model'));
+    const edited = settings.endpoints.find((e) => e.id === 'home-server')!;
+    settings = await call(s, 'endpoints:save', { endpoint: { ...newEndpoint(edited.baseURL, edited.model, 'Renamed'), id: 'home-server' } });
+    assert.equal(settings.endpoints.find((e) => e.id === 'home-server')?.name, 'Renamed', 'saving with an id replaces that endpoint');
+
+    await call(s, 'endpoints:setKey', { id: 'cloud', apiKey: 'sk-cloud-key' });
+    settings = await call(s, 'endpoints:remove', { id: 'cloud' });
+    assert.deepEqual(settings.endpoints.map((e) => e.id), ['home-server', 'home-server-2']);
+    assert.deepEqual(settings.endpointKeys, [], "the removed endpoint's key went with it");
+    const missing = await s.call('endpoints:remove', { id: 'cloud' });
+    assert.ok(!missing.ok && missing.error.code === 'NOT_FOUND');
+  });
+
+  test('a tier may only be declared more permissive than the URL shows', async () => {
+    const s = await services();
+    const proxy = await call(s, 'endpoints:save', { endpoint: { ...newEndpoint('http://127.0.0.1:4000/v1', 'gpt', 'Proxy'), tier: 'standard' } });
+    assert.equal(proxy.endpoints[0]?.tier, 'standard', 'a loopback proxy to the cloud can be declared standard');
+    assert.equal((await call(s, 'router:get', {})).route[1]?.tier, 'standard');
+    const refused = await s.call('endpoints:save', { endpoint: { ...newEndpoint('https://api.openai.com/v1', 'gpt', 'OpenAI'), tier: 'private' } });
+    assert.ok(!refused.ok);
+    assert.equal(refused.error.code, 'INVALID_ARGUMENT');
+    assert.equal(refused.error.field, 'endpoint.tier');
+    assert.match(refused.error.message, /api\.openai\.com is on the internet \(standard\), so it cannot be declared private/);
+    assert.equal((await call(s, 'settings:get', {})).endpoints.length, 1, 'nothing was added');
   });
 });

@@ -107,10 +107,12 @@ describe('Electron main entry point', () => {
     assert.equal(!invalid.ok && invalid.error.code, 'INVALID_ARGUMENT');
   });
 
-  it('stores the API key through safeStorage and pushes the settings change to the window', async () => {
+  it('stores an endpoint key through safeStorage and pushes the settings change to the window', async () => {
+    const endpoint = { name: 'OpenAI', preset: 'openai', baseURL: 'https://api.openai.com/v1', model: 'gpt-4o-mini', contextWindow: 128_000, tier: null, capabilities: { images: null, tools: null, embeddings: null }, enabled: true };
+    assert.ok((await invoke('endpoints:save', { endpoint })).ok);
     const before = window.webContents.sent.length;
-    const result = await invoke('settings:setApiKey', { apiKey: 'sk-main-test-0123456789' });
-    assert.equal(result.ok && result.value.cloudApiKeySet, true);
+    const result = await invoke('endpoints:setKey', { id: 'openai', apiKey: 'sk-main-test-0123456789' });
+    assert.deepEqual(result.ok && result.value.endpointKeys, ['openai']);
     const file = await readFile(join(dataDir, 'secrets.json'), 'utf8');
     assert.equal(file.includes('sk-main-test-0123456789'), false);
     assert.ok(window.webContents.sent.slice(before).some((sent) => sent.event === 'settings:update'));

@@ -8,7 +8,7 @@ import type { BrowserWindow, IpcMain, IpcMainInvokeEvent, WebContents, WebFrameM
 import { CHANNELS, type Channel, type EventName, type Events, type Result } from '../../electron/contract/index.js';
 import { registerIpc, trustedFrameCheck, type IpcDependencies } from '../../electron/main/ipc.js';
 import { appPageMatcher } from '../../electron/main/security.js';
-import { AppServices } from '../../electron/services/app-services.js';
+import { createServices, type Services } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
 
 const rendererIndex = join(tmpdir(), 'spillway-app', 'dist', 'renderer', 'index.html');
@@ -60,7 +60,7 @@ class FakeWindow {
 class SpyServices {
   readonly calls: Array<{ channel: Channel; raw: unknown }> = [];
   private readonly listeners = new Set<(event: EventName, payload: unknown) => void>();
-  constructor(private readonly inner?: Pick<AppServices, 'call'>) {}
+  constructor(private readonly inner?: Pick<Services, 'call'>) {}
 
   call = async (channel: Channel, raw: unknown): Promise<Result<unknown>> => {
     this.calls.push({ channel, raw });
@@ -68,7 +68,7 @@ class SpyServices {
     return { ok: true, value: { echoed: channel } };
   };
 
-  subscribe = (listener: (event: EventName, payload: unknown) => void): (() => void) => {
+  onAny = (listener: (event: EventName, payload: unknown) => void): (() => void) => {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   };
@@ -87,7 +87,7 @@ interface Harness {
   invoke(channel: string, request: unknown, from?: { sender?: unknown; senderFrame?: unknown }): Promise<Result<unknown>>;
 }
 
-function harness(inner?: Pick<AppServices, 'call'>): Harness {
+function harness(inner?: Pick<Services, 'call'>): Harness {
   const ipc = new FakeIpcMain();
   const services = new SpyServices(inner);
   const window = new FakeWindow(new FakeWebContents(frame(`${APP_URL}#/chat`)));
@@ -163,7 +163,7 @@ describe('IPC adapter', () => {
   for (const [name, from] of foreign) {
     it(`refuses a call from ${name} with FORBIDDEN and never reaches the services`, async () => {
       const h = harness();
-      const result = await h.invoke('settings:setApiKey', { apiKey: 'sk-test-do-not-log-1234' }, from(h));
+      const result = await h.invoke('endpoints:setKey', { id: 'cloud', apiKey: 'sk-test-do-not-log-1234' }, from(h));
       assertPlainError(result, 'FORBIDDEN');
       assert.equal(h.services.calls.length, 0);
       assert.equal(h.logs.length, 1);
@@ -183,7 +183,7 @@ describe('IPC adapter', () => {
       call: () => {
         throw new TypeError('boom');
       },
-    } as unknown as Pick<AppServices, 'call'>);
+    } as unknown as Pick<Services, 'call'>);
     const result = await h.invoke('app:info', {});
     assertPlainError(result, 'INTERNAL');
     assert.doesNotMatch(JSON.stringify(result), /boom|TypeError/);
@@ -218,11 +218,11 @@ describe('IPC adapter', () => {
 
 describe('IPC adapter over the real services', () => {
   let dataDir: string;
-  let services: AppServices;
+  let services: Services;
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'spillway-ipc-'));
-    services = await AppServices.create({ dataDir, mode: 'desktop', version: '0.0.0-test', secrets: new MemorySecretStore() });
+    services = await createServices({ dataDir, mode: 'desktop', version: '0.0.0-test', secrets: new MemorySecretStore() });
   });
 
   after(async () => {
@@ -245,7 +245,7 @@ describe('IPC adapter over the real services', () => {
     ['chat:send', { content: 'hi', extra: true }, undefined],
     ['conversations:get', { id: '../../etc/passwd' }, 'id'],
     ['settings:set', { patch: { server: { port: 80 } } }, 'patch.server.port'],
-    ['settings:set', { patch: { cloud: { baseURL: 'javascript:alert(1)' } } }, 'patch.cloud.baseURL'],
+    ['endpoints:save', { endpoint: { name: 'x', preset: 'custom', baseURL: 'javascript:alert(1)', model: 'm', contextWindow: 1000, tier: null, capabilities: { images: null, tools: null, embeddings: null }, enabled: true } }, 'endpoint.baseURL'],
     ['router:setStrategy', { strategy: 'yolo' }, 'strategy'],
     ['app:info', 'not an object', undefined],
   ];

@@ -83,7 +83,7 @@ describe('LatencyTracker', () => {
 describe('EventLog', () => {
   it('keeps the most recent `capacity` events, oldest first, and returns copies', () => {
     const log = new EventLog(3);
-    for (let i = 0; i < 5; i++) log.push({ at: i, driverId: 'local', role: 'primary', outcome: 'success' });
+    for (let i = 0; i < 5; i++) log.push({ at: i, entryId: 'local', entryKind: 'local', outcome: 'success' });
     const events = log.snapshot();
     assert.deepEqual(events.map((e) => e.at), [2, 3, 4]);
     events[0]!.outcome = 'failure';
@@ -92,7 +92,7 @@ describe('EventLog', () => {
 
   it('defaults to 100 events', () => {
     const log = new EventLog();
-    for (let i = 0; i < 150; i++) log.push({ at: i, driverId: 'x', role: 'fallback', outcome: 'success' });
+    for (let i = 0; i < 150; i++) log.push({ at: i, entryId: 'x', entryKind: 'remote', outcome: 'success' });
     assert.equal(log.snapshot().length, 100);
     assert.equal(log.snapshot()[0]!.at, 50);
   });

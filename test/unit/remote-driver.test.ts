@@ -52,7 +52,7 @@ describe('RemoteDriver against a real OpenAI-compatible server', () => {
 
     assert.equal(response.text, REPLY);
     assert.equal(response.stopReason, 'stop');
-    assert.equal(response.driverId, 'cloud');
+    assert.equal(response.entryId, 'cloud');
     assert.equal(response.model, 'fake-model-2025-01-01');
     assert.deepEqual(response.usage, { inputTokens: 14, outputTokens: REPLY.split(' ').length });
     assert.ok(response.timings.timeToFirstTokenMs !== null && response.timings.timeToFirstTokenMs >= 0);

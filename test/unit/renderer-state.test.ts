@@ -122,17 +122,17 @@ describe('ChatState', () => {
 
 describe('RoutingState and SettingsState', () => {
   test('strategy and lock go through the bridge; the tier reads in plain words', async () => {
-    const state = { strategy: 'primary-with-fallback' as const, privacyLock: null, privacyTier: 'standard' as const, cloudHost: 'api.openai.com', hasLocalModel: true, hasCloud: true };
+    const state = { strategy: 'local-first' as const, privacyLock: null, privacyTier: 'standard' as const, cloudHost: 'api.openai.com', hasLocalModel: true, hasCloud: true };
     const { api, calls } = fakeApi({
       routerGet: () => ok(state),
-      routerSetStrategy: (r: { strategy: 'fallback-only' }) => ok({ ...state, strategy: r.strategy }),
+      routerSetStrategy: (r: { strategy: 'cloud-only' }) => ok({ ...state, strategy: r.strategy }),
       routerSetPrivacyLock: () => ok({ ...state, privacyLock: 'sovereign', privacyTier: 'sovereign' }),
     });
     const routing = new RoutingState(api);
     await routing.load();
     assert.equal(routing.tierText, 'May be sent to api.openai.com');
-    await routing.setStrategy('fallback-only');
-    assert.equal(routing.state?.strategy, 'fallback-only');
+    await routing.setStrategy('cloud-only');
+    assert.equal(routing.state?.strategy, 'cloud-only');
     await routing.setLocked(true);
     assert.deepEqual(calls.at(-1), { name: 'routerSetPrivacyLock', request: { lock: 'sovereign' } });
     assert.equal(routing.locked, true);
@@ -142,7 +142,7 @@ describe('RoutingState and SettingsState', () => {
 
   test('a refused save keeps the error with its field; first run is detected', async () => {
     const settings = {
-      routing: { strategy: 'primary-with-fallback', privacyLock: null, firstTokenTimeoutMs: 1, idleTimeoutMs: 1, circuitThreshold: 3, circuitCooldownMs: 1 },
+      routing: { strategy: 'local-first', privacyLock: null, firstTokenTimeoutMs: 1, idleTimeoutMs: 1, circuitThreshold: 3, circuitCooldownMs: 1 },
       local: { modelPath: null, threads: null, gpuLayers: 'auto', contextSize: null },
       cloud: { preset: 'custom', baseURL: null, model: '', contextWindow: 1000, privacyTier: null },
       generation: { systemPrompt: '', temperature: 0.7, maxTokens: null },

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeltaBatcher } from '../../electron/core/delta-batcher.js';
-import { DriverError } from '../../electron/core/errors.js';
+import { DriverError, isSpillableKind } from '../../electron/core/errors.js';
 import { describeTier, mostPermissive, mostRestrictive, tierAllowed } from '../../electron/core/privacy.js';
 import { RoutingDriver, type RoutingDriverOptions } from '../../electron/core/router.js';
-import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../../electron/core/timeouts.js';
+import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../../electron/core/deadlines.js';
 import {
   PRIVACY_TIERS,
   type ChatMessage,
@@ -53,17 +53,17 @@ function fakeClock(start = 1_700_000_000_000): { now: () => number; advance: (ms
 describe('RoutingDriver: strategy defaults', { timeout: 5000 }, () => {
   it('defaults to primary-with-fallback when a fallback is given', () => {
     const r = router({ primary: local(), fallback: cloud() });
-    assert.equal(r.getStrategy(), 'primary-with-fallback');
-    assert.equal(r.metrics().strategy, 'primary-with-fallback');
+    assert.equal(r.getStrategy(), 'local-first');
+    assert.equal(r.metrics().strategy, 'local-first');
   });
 
   it('defaults to primary-only without a fallback (absent or null)', () => {
-    assert.equal(router({ primary: local() }).getStrategy(), 'primary-only');
-    assert.equal(router({ primary: local(), fallback: null }).getStrategy(), 'primary-only');
+    assert.equal(router({ primary: local() }).getStrategy(), 'local-only');
+    assert.equal(router({ primary: local(), fallback: null }).getStrategy(), 'local-only');
   });
 
   it('honours an explicit strategy', () => {
-    assert.equal(router({ primary: local(), fallback: cloud(), strategy: 'fallback-only' }).getStrategy(), 'fallback-only');
+    assert.equal(router({ primary: local(), fallback: cloud(), strategy: 'fallback-only' }).getStrategy(), 'cloud-only');
   });
 
   it('setStrategy at run time applies to the next request, not to one already in flight', async () => {
@@ -75,10 +75,10 @@ describe('RoutingDriver: strategy defaults', { timeout: 5000 }, () => {
     const inFlight = r.complete({ messages });
     await primary.waitForCall();
     r.setStrategy('primary-only');
-    assert.equal(r.getStrategy(), 'primary-only');
+    assert.equal(r.getStrategy(), 'local-only');
     open.open();
     const first = await inFlight;
-    assert.equal(first.role, 'fallback', 'the request started under primary-with-fallback still spills over');
+    assert.equal(first.entryKind, 'remote', 'the request started under primary-with-fallback still spills over');
 
     const error = await rejectsWith(r.complete({ messages }), 'network');
     assert.equal(error.message, 'socket closed');
@@ -86,7 +86,7 @@ describe('RoutingDriver: strategy defaults', { timeout: 5000 }, () => {
 
     r.setStrategy('fallback-only');
     const third = await r.complete({ messages });
-    assert.equal(third.role, 'fallback');
+    assert.equal(third.entryKind, 'remote');
     assert.equal(primary.calls, 2);
     assert.equal(fallback.calls, 2);
   });
@@ -103,8 +103,8 @@ describe('RoutingDriver: primary-with-fallback', { timeout: 5000 }, () => {
     assert.equal(response.text, LOCAL_ANSWER);
     assert.equal(deltas.join(''), LOCAL_ANSWER);
     assert.ok(deltas.length > 1, 'text streamed in pieces');
-    assert.equal(response.role, 'primary');
-    assert.equal(response.driverId, 'local');
+    assert.equal(response.entryKind, 'local');
+    assert.equal(response.entryId, 'local');
     assert.equal(response.model, 'local-model');
     assert.equal(response.stopReason, 'stop');
     assert.equal(response.routeReason, 'local first');
@@ -138,12 +138,12 @@ describe('RoutingDriver: primary-with-fallback', { timeout: 5000 }, () => {
 
       assert.equal(response.text, CLOUD_ANSWER);
       assert.equal(deltas.join(''), CLOUD_ANSWER, 'only the fallback text reached the caller');
-      assert.equal(response.role, 'fallback');
-      assert.equal(response.driverId, 'cloud');
+      assert.equal(response.entryKind, 'remote');
+      assert.equal(response.entryId, 'cloud');
       assert.ok(response.routeReason?.includes(`spilled over after ${kind}: boom-${kind}`), `routeReason: ${response.routeReason}`);
       assert.equal(response.spilledAfter?.kind, kind);
       assert.equal(response.spilledAfter?.message, `boom-${kind}`);
-      assert.equal(response.spilledAfter?.retryable, true);
+      assert.equal(isSpillableKind(response.spilledAfter!.kind), true, 'the router may spill over after it');
       assert.equal(primary.calls, 1);
       assert.equal(fallback.calls, 1);
       assert.deepEqual(fallback.requests[0]!.messages, messages, 'the fallback got the same conversation');
@@ -157,8 +157,8 @@ describe('RoutingDriver: primary-with-fallback', { timeout: 5000 }, () => {
       const spill = m.events.find((e) => e.outcome === 'spillover');
       assert.ok(spill, 'a spillover event was logged');
       assert.equal(spill.kind, kind);
-      assert.equal(spill.role, 'primary');
-      assert.equal(spill.driverId, 'local');
+      assert.equal(spill.entryKind, 'local');
+      assert.equal(spill.entryId, 'local');
     });
   }
 
@@ -166,7 +166,7 @@ describe('RoutingDriver: primary-with-fallback', { timeout: 5000 }, () => {
     const primary = local({ script: { throws: new Error('segfault in ggml') } });
     const r = router({ primary, fallback: cloud() });
     const response = await r.complete({ messages });
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.equal(response.spilledAfter?.kind, 'inference_failed');
     assert.ok(response.routeReason?.includes('spilled over after inference_failed: segfault in ggml'));
   });
@@ -290,7 +290,7 @@ describe('RoutingDriver: primary-with-fallback', { timeout: 5000 }, () => {
   it('with no fallback configured, returns the primary error', async () => {
     const primary = local({ script: { fail: 'network', message: 'engine unreachable' } });
     const r = router({ primary, strategy: 'primary-with-fallback' });
-    assert.equal(r.getStrategy(), 'primary-with-fallback');
+    assert.equal(r.getStrategy(), 'local-first');
     const error = await rejectsWith(r.complete({ messages }), 'network');
     assert.equal(error, primary.thrown[0]);
     assert.equal(r.metrics().spillovers, 0);
@@ -313,7 +313,7 @@ describe('RoutingDriver: primary-with-fallback', { timeout: 5000 }, () => {
     const r = router({ primary: first, fallback: cloud() });
     r.setPrimary(second);
     const response = await r.complete({ messages });
-    assert.equal(response.driverId, 'local-2');
+    assert.equal(response.entryId, 'local-2');
     assert.equal(response.text, 'second');
     assert.equal(first.calls, 0);
     assert.equal(r.modelName(), 'other-model');
@@ -339,7 +339,7 @@ describe('RoutingDriver: primary-only', { timeout: 5000 }, () => {
   it('answers from the primary with route reason "local only"', async () => {
     const r = router({ primary: local(), fallback: cloud(), strategy: 'primary-only' });
     const response = await r.complete({ messages });
-    assert.equal(response.role, 'primary');
+    assert.equal(response.entryKind, 'local');
     assert.equal(response.routeReason, 'local only');
   });
 });
@@ -353,7 +353,7 @@ describe('RoutingDriver: fallback-only', { timeout: 5000 }, () => {
     const response = await r.complete({ messages, onText: (d) => deltas.push(d) });
     assert.equal(response.text, CLOUD_ANSWER);
     assert.equal(deltas.join(''), CLOUD_ANSWER);
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.equal(response.routeReason, 'cloud only');
     assert.equal(response.spilledAfter, undefined);
     assert.equal(primary.calls, 0);
@@ -398,7 +398,7 @@ describe('RoutingDriver: fallback failure after a spillover', { timeout: 5000 },
     assert.equal(m.fallbackFailures, 1);
     assert.equal(m.fallbackSuccesses, 0);
     assert.equal(m.fallbackSuccessRate, 0);
-    assert.equal(m.events.at(-1)?.role, 'fallback');
+    assert.equal(m.events.at(-1)?.entryKind, 'remote');
     assert.equal(m.events.at(-1)?.outcome, 'failure');
   });
 
@@ -411,7 +411,7 @@ describe('RoutingDriver: fallback failure after a spillover', { timeout: 5000 },
     assert.equal(response.text, 'Blue light');
     assert.equal(deltas.join(''), 'Blue light');
     assert.equal(response.stopReason, 'error');
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.equal(response.incomplete?.kind, 'network');
     assert.equal(r.metrics().incompleteAnswers, 1);
     assert.equal(r.metrics().fallbackFailures, 1);
@@ -430,8 +430,8 @@ describe('RoutingDriver: stream-safe fallback', { timeout: 5000 }, () => {
     assert.equal(deltas.join(''), 'Hel', 'no text from another model reached the caller');
     assert.deepEqual(deltas, ['Hel']);
     assert.equal(response.stopReason, 'error');
-    assert.equal(response.role, 'primary');
-    assert.equal(response.driverId, 'local');
+    assert.equal(response.entryKind, 'local');
+    assert.equal(response.entryId, 'local');
     assert.equal(response.incomplete?.kind, 'inference_failed');
     assert.equal(response.incomplete?.message, 'KV cache corrupted');
     assert.equal(response.spilledAfter, undefined);
@@ -458,7 +458,7 @@ describe('RoutingDriver: timeouts', { timeout: 5000 }, () => {
     const response = await r.complete({ messages });
     const elapsed = performance.now() - started;
 
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.equal(response.text, CLOUD_ANSWER);
     assert.equal(response.spilledAfter?.kind, 'timeout');
     assert.ok(response.routeReason?.startsWith('spilled over after timeout: '), response.routeReason);
@@ -494,12 +494,12 @@ describe('RoutingDriver: timeouts', { timeout: 5000 }, () => {
     const r = router({ primary, fallback, firstTokenTimeoutMs: 0, idleTimeoutMs: 0 });
     const response = await r.complete({ messages });
     assert.equal(response.text, 'slow answer');
-    assert.equal(response.role, 'primary');
+    assert.equal(response.entryKind, 'local');
     assert.equal(fallback.calls, 0);
 
     r.setTimeouts({ firstTokenTimeoutMs: 60 });
     const spilled = await r.complete({ messages });
-    assert.equal(spilled.role, 'fallback');
+    assert.equal(spilled.entryKind, 'remote');
     assert.equal(spilled.spilledAfter?.kind, 'timeout');
 
     r.setTimeouts({ firstTokenTimeoutMs: 0, idleTimeoutMs: 60 });
@@ -563,7 +563,7 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
   }
 
   async function failThrice(r: RoutingDriver): Promise<void> {
-    for (let i = 0; i < 3; i++) assert.equal((await r.complete({ messages })).role, 'fallback');
+    for (let i = 0; i < 3; i++) assert.equal((await r.complete({ messages })).entryKind, 'remote');
   }
 
   it('opens after 3 consecutive failures: the 4th request skips the primary', async () => {
@@ -575,7 +575,7 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
     const response = await r.complete({ messages });
     assert.equal(primary.calls, 3, 'the primary was skipped');
     assert.equal(fallback.calls, 4);
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.match(response.routeReason ?? '', /circuit_open/);
     assert.equal(response.spilledAfter, undefined);
 
@@ -590,7 +590,7 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
     assert.equal(m.spillovers, 3, 'a skip is not a spillover');
     const skip = m.events.find((e) => e.outcome === 'skipped');
     assert.equal(skip?.kind, 'circuit_open');
-    assert.equal(skip?.role, 'primary');
+    assert.equal(skip?.entryKind, 'local');
   });
 
   it('after the cooldown one probe reaches the primary; success closes the circuit', async () => {
@@ -606,7 +606,7 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
     primary.setScript({ reply: 'back again' });
     const probe = await r.complete({ messages });
     assert.equal(primary.calls, 4);
-    assert.equal(probe.role, 'primary');
+    assert.equal(probe.entryKind, 'local');
     assert.equal(probe.text, 'back again');
     assert.match(probe.routeReason ?? '', /probe/);
     const m = r.metrics();
@@ -623,7 +623,7 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
     clock.advance(30_000);
     const probe = await r.complete({ messages });
     assert.equal(primary.calls, 4, 'the probe reached the primary');
-    assert.equal(probe.role, 'fallback');
+    assert.equal(probe.entryKind, 'remote');
     assert.equal(probe.spilledAfter?.kind, 'inference_failed');
     const m = r.metrics();
     assert.equal(m.circuitBreaker.state, 'open');
@@ -644,15 +644,15 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
     const probe = r.complete({ messages });
     const concurrent1 = await r.complete({ messages });
     const concurrent2 = await r.complete({ messages });
-    assert.equal(concurrent1.role, 'fallback');
-    assert.equal(concurrent2.role, 'fallback');
+    assert.equal(concurrent1.entryKind, 'remote');
+    assert.equal(concurrent2.entryKind, 'remote');
     assert.equal(primary.calls, 4, 'only the probe reached the primary');
     assert.equal(fallback.calls, 5);
     assert.equal(r.metrics().circuitBreaker.state, 'half-open');
 
     open.open();
     const answered = await probe;
-    assert.equal(answered.role, 'primary');
+    assert.equal(answered.entryKind, 'local');
     assert.equal(r.metrics().circuitBreaker.state, 'closed');
   });
 
@@ -670,7 +670,7 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
     primary.setScript({ reply: 'healthy' });
     const next = await r.complete({ messages });
     assert.equal(primary.calls, 5, 'the next request probed the primary instead of skipping it');
-    assert.equal(next.role, 'primary');
+    assert.equal(next.entryKind, 'local');
     assert.equal(r.metrics().circuitBreaker.state, 'closed');
   });
 
@@ -681,14 +681,14 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
       clock.advance(30_000);
       primary.setScript({ fail: kind });
       if (kind === 'auth') await rejectsWith(r.complete({ messages }), 'auth');
-      else assert.equal((await r.complete({ messages })).role, 'fallback');
+      else assert.equal((await r.complete({ messages })).entryKind, 'remote');
       assert.equal(primary.calls, 4, 'the probe reached the primary');
       assert.equal(r.metrics().circuitBreaker.state, 'half-open');
 
       primary.setScript({ reply: 'healthy' });
       const next = await r.complete({ messages });
       assert.equal(primary.calls, 5, 'the next request probed instead of being skipped');
-      assert.equal(next.role, 'primary');
+      assert.equal(next.entryKind, 'local');
       assert.equal(r.metrics().circuitBreaker.state, 'closed');
     });
   }
@@ -708,7 +708,7 @@ describe('RoutingDriver: circuit breaker', { timeout: 5000 }, () => {
     assert.equal(m.circuitBreaker.state, 'closed');
     assert.equal(m.circuitBreaker.consecutiveFailures, 2);
     const sixth = await r.complete({ messages });
-    assert.equal(sixth.role, 'primary');
+    assert.equal(sixth.entryKind, 'local');
     assert.equal(primary.calls, 6);
   });
 
@@ -779,7 +779,7 @@ describe('RoutingDriver: privacy lock', { timeout: 5000 }, () => {
     assert.equal(fallback.calls, 0);
     const m = r.metrics();
     assert.equal(m.privacyBlocks, 1);
-    assert.equal(m.privacyLock, 'sovereign');
+    assert.equal(m.ceiling, 'sovereign');
     assert.equal(m.spillovers, 0);
     assert.equal(m.events.at(-1)?.outcome, 'blocked');
     assert.equal(m.events.at(-1)?.kind, 'privacy_blocked');
@@ -788,7 +788,7 @@ describe('RoutingDriver: privacy lock', { timeout: 5000 }, () => {
   it("lock 'sovereign' still lets a sovereign primary answer", async () => {
     const fallback = cloud();
     const r = router({ primary: local(), fallback, privacyLock: 'sovereign' });
-    assert.equal((await r.complete({ messages })).role, 'primary');
+    assert.equal((await r.complete({ messages })).entryKind, 'local');
     assert.equal(r.metrics().privacyBlocks, 0);
   });
 
@@ -807,7 +807,7 @@ describe('RoutingDriver: privacy lock', { timeout: 5000 }, () => {
     const fallback = cloud({ privacyTier: 'private' });
     const r = router({ primary, fallback, privacyLock: 'private' });
     const response = await r.complete({ messages });
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.equal(fallback.calls, 1);
     assert.equal(r.metrics().privacyBlocks, 0);
   });
@@ -822,9 +822,9 @@ describe('RoutingDriver: privacy lock', { timeout: 5000 }, () => {
     r.setPrivacyLock(null);
     assert.equal(r.getPrivacyLock(), null);
     const response = await r.complete({ messages });
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.equal(fallback.calls, 1);
-    assert.equal(r.metrics().privacyLock, null);
+    assert.equal(r.metrics().ceiling, 'standard', 'no lock is the ceiling "anywhere"');
   });
 
   it('with the fallback locked out an open circuit does not skip the primary (nowhere else to go)', async () => {
@@ -849,7 +849,7 @@ describe('RoutingDriver: pre-flight context check', { timeout: 5000 }, () => {
     assert.equal(primary.calls, 0, 'primary.complete never called');
     assert.equal(primary.countTokensCalls.length, 1);
     assert.equal(fallback.calls, 1);
-    assert.equal(response.role, 'fallback');
+    assert.equal(response.entryKind, 'remote');
     assert.equal(response.spilledAfter?.kind, 'context_overflow');
     assert.ok(response.routeReason?.startsWith('spilled over after context_overflow: '));
     assert.equal(r.metrics().spillovers, 1);
@@ -882,7 +882,7 @@ describe('RoutingDriver: pre-flight context check', { timeout: 5000 }, () => {
     const primary = local({ contextWindow: 170, tokensPerMessageChar: 1 });
     const r = router({ primary, fallback: cloud() });
     const response = await r.complete({ messages: long, maxTokens: 20 });
-    assert.equal(response.role, 'primary');
+    assert.equal(response.entryKind, 'local');
     assert.equal(primary.calls, 1);
   });
 
@@ -900,7 +900,7 @@ describe('RoutingDriver: pre-flight context check', { timeout: 5000 }, () => {
     assert.equal(primary.countTokens, undefined);
     const r = router({ primary, fallback: cloud() });
     const response = await r.complete({ messages: long, maxTokens: 20 });
-    assert.equal(response.role, 'primary');
+    assert.equal(response.entryKind, 'local');
   });
 });
 
@@ -959,8 +959,8 @@ describe('RoutingDriver: metrics', { timeout: 5000 }, () => {
     await r.complete({ messages }); // success
     primary.setScript([{ fail: 'inference_failed', afterPieces: ['Hel'] }, { fail: 'network' }, { fail: 'auth' }, { fail: 'network' }]);
     assert.equal((await r.complete({ messages })).stopReason, 'error'); // incomplete (health failure 1)
-    assert.equal((await r.complete({ messages })).role, 'fallback'); // spillover (health failure 2: opens)
-    assert.equal((await r.complete({ messages })).role, 'fallback'); // skipped by the open circuit
+    assert.equal((await r.complete({ messages })).entryKind, 'remote'); // spillover (health failure 2: opens)
+    assert.equal((await r.complete({ messages })).entryKind, 'remote'); // skipped by the open circuit
     clock.advance(1000);
     await rejectsWith(r.complete({ messages }), 'auth'); // the probe: non-retryable, returned as is
     r.setPrivacyLock('sovereign');
@@ -1012,8 +1012,8 @@ describe('RoutingDriver: metrics', { timeout: 5000 }, () => {
     assert.equal(events.at(-1)!.at, 119);
     for (const event of events) {
       assert.equal(typeof event.at, 'number');
-      assert.equal(event.driverId, 'local');
-      assert.equal(event.role, 'primary');
+      assert.equal(event.entryId, 'local');
+      assert.equal(event.entryKind, 'local');
       assert.equal(event.outcome, 'success');
       assert.equal(event.reason, 'local first');
       assert.ok(typeof event.latencyMs === 'number' && event.latencyMs >= 0);
@@ -1227,16 +1227,16 @@ describe('onRoute', () => {
     const seen: string[] = [];
     await router.complete({
       messages: [{ role: 'user', content: 'hi' }],
-      onRoute: (r) => seen.push(`route:${r.role}:${r.driverId}:${r.model}`),
+      onRoute: (r) => seen.push(`route:${r.entryKind}:${r.entryId}:${r.model}`),
       onText: (t) => seen.push(`text:${t}`),
     });
-    assert.deepEqual(seen, ['route:primary:local:local-model', 'route:fallback:cloud:cloud-model', 'text:from ', 'text:the cloud']);
+    assert.deepEqual(seen, ['route:local:local:local-model', 'route:remote:cloud:cloud-model', 'text:from ', 'text:the cloud']);
   });
 
   it('under cloud only, only the fallback is announced', async () => {
     const router = new RoutingDriver({ primary: local(), fallback: cloud(), strategy: 'fallback-only' });
     const roles: string[] = [];
-    await router.complete({ messages: [{ role: 'user', content: 'hi' }], onRoute: (r) => roles.push(r.role) });
-    assert.deepEqual(roles, ['fallback']);
+    await router.complete({ messages: [{ role: 'user', content: 'hi' }], onRoute: (r) => roles.push(r.entryKind) });
+    assert.deepEqual(roles, ['remote']);
   });
 });

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { CatalogEntry as ContractCatalogEntry } from '../../contract/index.js';
 import { packageRoot } from '../paths.js';
 
 /** kebab-case; a dot is allowed only before a digit, inside version numbers ("qwen2.5-1.5b-instruct"). */
@@ -94,6 +95,9 @@ export const catalogEntrySchema = z
       }
     });
   });
+
+// What the schema accepts is what the contract shows callers.
+catalogEntrySchema satisfies z.ZodType<ContractCatalogEntry>;
 
 export const catalogSchema = z
   .strictObject({

@@ -2,7 +2,9 @@
  * Download failures: one `reason` per thing a user can act on, mapped onto the contract's error codes so
  * `toAppError` carries them across IPC/HTTP unchanged. `transient` failures are retried automatically.
  */
-import type { ErrorCode } from '../../contract/index.js';
+import type { AppError, ErrorCode } from '../../contract/index.js';
+import { isAbortError } from '../../core/errors.js';
+import { CONNECTION_FAILURES, errnoCode, parseRetryAfterMs, TIMEOUT_FAILURES } from '../../core/net.js';
 import { ServiceError } from '../errors.js';
 
 export type DownloadFailure =
@@ -54,43 +56,43 @@ export interface DownloadErrorOptions {
 /** A download failure with a contract code, a finer `reason`, and whether retrying may help. */
 export class DownloadError extends ServiceError {
   readonly transient: boolean;
-  readonly retryAfterMs: number | undefined;
 
   constructor(
     readonly reason: DownloadFailure,
     message: string,
     options: DownloadErrorOptions = {},
   ) {
-    super(CODES[reason], message);
+    super(CODES[reason], message, undefined, options.retryAfterMs);
     this.name = 'DownloadError';
     this.transient = options.transient ?? false;
-    this.retryAfterMs = options.retryAfterMs;
     if (options.cause !== undefined) this.cause = options.cause;
   }
 
+  /** Trying the download again may help. */
+  get retryable(): boolean {
+    return this.transient || ['corrupt', 'no_space', 'disk_full', 'network', 'timeout', 'server', 'rate_limited'].includes(this.reason);
+  }
+
   toData(): DownloadErrorData {
-    const retryable = this.transient || ['corrupt', 'no_space', 'disk_full', 'network', 'timeout', 'server', 'rate_limited'].includes(this.reason);
-    return { code: this.code, reason: this.reason, message: this.message, retryable };
+    return { code: this.code, reason: this.reason, message: this.message, retryable: this.retryable };
+  }
+
+  override toAppError(): AppError {
+    return { ...super.toAppError(), retryable: this.retryable };
   }
 }
-
-const NETWORK_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'ENETDOWN',
-  'EHOSTUNREACH', 'EHOSTDOWN', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-]);
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /** Turns anything thrown while downloading into a DownloadError (network and timeouts are transient). */
 export function toDownloadError(error: unknown, what: string): DownloadError {
   if (error instanceof DownloadError) return error;
-  const code = errorCode(error);
+  const code = errnoCode(error);
   const detail = error instanceof Error ? error.message : String(error);
-  if (isAbort(error)) return new DownloadError('aborted', `The download of ${what} was stopped.`, { cause: error });
+  if (isAbortError(error)) return new DownloadError('aborted', `The download of ${what} was stopped.`, { cause: error });
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new DownloadError('disk_full', `The disk filled up while downloading ${what}; the partial download was removed. Free some space and try again.`, { cause: error });
   }
-  if (TIMEOUT_CODES.has(code)) return new DownloadError('timeout', `The server stopped answering while downloading ${what} (${detail}).`, { transient: true, cause: error });
-  if (NETWORK_CODES.has(code)) return new DownloadError('network', `The connection failed while downloading ${what} (${detail}).`, { transient: true, cause: error });
+  if (TIMEOUT_FAILURES.has(code)) return new DownloadError('timeout', `The server stopped answering while downloading ${what} (${detail}).`, { transient: true, cause: error });
+  if (code in CONNECTION_FAILURES) return new DownloadError('network', `The connection failed while downloading ${what} (${detail}).`, { transient: true, cause: error });
   if (code.startsWith('E') && !code.startsWith('ERR_')) {
     return new DownloadError('io', `Could not write ${what} to disk (${detail}).`, { cause: error });
   }
@@ -127,18 +129,6 @@ export function statusError(status: number, what: string, options: { hf: boolean
 }
 
 function retryAfterOption(value: string | undefined): { retryAfterMs?: number } {
-  if (!value) return {};
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return { retryAfterMs: Math.max(0, seconds * 1000) };
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? {} : { retryAfterMs: Math.max(0, at - Date.now()) };
-}
-
-function errorCode(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : '';
-}
-
-export function isAbort(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || errorCode(error) === 'ABORT_ERR' || errorCode(error) === 'UND_ERR_ABORTED');
+  const ms = parseRetryAfterMs(value === undefined ? null : { get: (name) => (name === 'retry-after' ? value : null) });
+  return ms === undefined ? {} : { retryAfterMs: ms };
 }

@@ -4,11 +4,11 @@
  */
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import type { EngineStatus, LocalModel, Settings, SettingsPatch } from '../../contract/index.js';
-import type { ModelInspection } from '../../inference/protocol.js';
+import type { EngineStatus, LocalModel, ModelInspection } from '../../contract/index.js';
 import { ServiceError, toAppError } from '../errors.js';
 import type { EventHub } from '../event-hub.js';
 import type { RouterService } from '../router-service.js';
+import type { SettingsService } from '../settings-service.js';
 
 /** Later parts of a split GGUF load with the first; only the first is listed. */
 const LATER_PART = /-0*([2-9]|\d{2,})-of-\d+\.gguf$/i;
@@ -17,9 +17,9 @@ const SPLIT_PART = /-(\d+)-of-(\d+)\.gguf$/i;
 export interface ModelServiceDeps {
   routing: RouterService;
   events: EventHub;
-  settings: () => Settings;
-  updateSettings: (patch: SettingsPatch) => Promise<unknown>;
-  modelsDir: () => string;
+  settings: SettingsService;
+  /** The models folder chosen at start. */
+  modelsDir: string;
 }
 
 export class ModelService {
@@ -31,10 +31,10 @@ export class ModelService {
 
   /** Every known model, downloaded ones first, each with its fit estimate. */
   async list(): Promise<LocalModel[]> {
-    const dir = this.deps.modelsDir();
+    const dir = this.deps.modelsDir;
     const inFolder = await readdir(dir).catch(() => [] as string[]);
     const paths = inFolder.filter((name) => name.toLowerCase().endsWith('.gguf') && !LATER_PART.test(name)).map((name) => join(dir, name));
-    const extra = this.deps.settings().models.extraPaths.filter((p) => !paths.includes(p));
+    const extra = this.deps.settings.current().models.extraPaths.filter((p) => !paths.includes(p));
     const models: LocalModel[] = [];
     for (const path of [...paths, ...extra]) models.push(await this.describe(path, paths.includes(path) ? 'models-folder' : 'added'));
     return models;
@@ -47,37 +47,37 @@ export class ModelService {
     await this.requireFile(path);
     const model = await this.describe(path, 'added');
     if (model.error) throw new ServiceError('INVALID_ARGUMENT', `This file cannot be used as a model: ${model.error.message}`, 'path');
-    const { extraPaths } = this.deps.settings().models;
-    if (dirname(path) !== this.deps.modelsDir() && !extraPaths.includes(path)) {
-      await this.deps.updateSettings({ models: { extraPaths: [...extraPaths, path] } });
+    const { extraPaths } = this.deps.settings.current().models;
+    if (dirname(path) !== this.deps.modelsDir && !extraPaths.includes(path)) {
+      await this.deps.settings.update({ models: { extraPaths: [...extraPaths, path] } });
     }
     await this.changed();
-    return { ...model, source: dirname(path) === this.deps.modelsDir() ? 'models-folder' : 'added' };
+    return { ...model, source: dirname(path) === this.deps.modelsDir ? 'models-folder' : 'added' };
   }
 
   /** Makes `path` the local engine's model; the engine reloads without an app restart. */
   async setActive(path: string): Promise<EngineStatus> {
     await this.requireFile(path);
-    await this.deps.updateSettings({ local: { modelPath: path } });
+    await this.deps.settings.update({ local: { modelPath: path } });
     await this.changed();
     return this.deps.routing.engineStatus();
   }
 
   /** Deletes a downloaded model (all its parts) or forgets an added one; never the model that is answering. */
   async delete(path: string): Promise<void> {
-    const settings = this.deps.settings();
+    const settings = this.deps.settings.current();
     const known = (await this.list()).find((m) => m.path === path);
     if (!known) throw new ServiceError('NOT_FOUND', `Spillway does not know a model at ${path}.`, 'path');
     if (settings.local.modelPath === path) {
       if (this.deps.routing.localBusy()) throw new ServiceError('BUSY', 'This model is answering right now; stop the answer or wait, then delete it.');
-      await this.deps.updateSettings({ local: { modelPath: null } });
+      await this.deps.settings.update({ local: { modelPath: null } });
     }
     if (known.source === 'models-folder') {
       for (const part of await this.partsOf(path)) await unlink(part).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
     } else {
-      await this.deps.updateSettings({ models: { extraPaths: settings.models.extraPaths.filter((p) => p !== path) } });
+      await this.deps.settings.update({ models: { extraPaths: settings.models.extraPaths.filter((p) => p !== path) } });
     }
     this.inspections.delete(path);
     await this.changed();
@@ -89,7 +89,7 @@ export class ModelService {
   }
 
   private async describe(path: string, source: LocalModel['source']): Promise<LocalModel> {
-    const active = this.deps.settings().local.modelPath === path;
+    const active = this.deps.settings.current().local.modelPath === path;
     const base = { path, fileName: basename(path), source, active };
     let size = 0;
     let key = '';
