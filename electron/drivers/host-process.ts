@@ -8,6 +8,8 @@ import type { HostMessage, HostRequest } from '../inference/protocol.js';
 
 /** A running host process, whatever started it. */
 export interface HostHandle {
+  /** The process id, where the platform gives one. */
+  readonly pid: number | undefined;
   send(request: HostRequest): void;
   onMessage(listener: (message: HostMessage) => void): void;
   /** Called once when the process ends, for whatever reason, with the last lines it printed. */
@@ -42,6 +44,7 @@ export function forkHostLauncher(entry = hostEntryPath()): HostLauncher {
       stderrTail = (stderrTail + chunk).slice(-4000);
     });
     return {
+      pid: child.pid,
       send: (request) => {
         if (child.connected) child.send(request);
       },

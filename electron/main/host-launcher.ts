@@ -34,6 +34,9 @@ export function utilityHostLauncher(fork: UtilityFork, entry = hostEntryPath()):
       exited = true;
     });
     return {
+      get pid() {
+        return child.pid;
+      },
       send: (request: HostRequest) => {
         // Posting to a dead process throws; the driver learns of the death from onExit instead.
         if (!exited) child.postMessage(request);
