@@ -101,12 +101,24 @@ export class EgressLedger implements EgressRecorder {
 
   private append(line: BeginLine | EndLine): Promise<void> {
     const write = this.writing.then(async () => {
-      this.handle ??= await open(this.path, 'a', 0o600);
+      this.handle ??= await this.openForAppend();
       await this.handle.write(`${JSON.stringify(line)}\n`);
       await this.handle.datasync();
     });
     this.writing = write.catch(() => {});
     return write;
+  }
+
+  /** Opens the file for appending; a torn last line (a crash mid-write) is ended first, so it spoils nothing after it. */
+  private async openForAppend(): Promise<FileHandle> {
+    const handle = await open(this.path, 'a+', 0o600);
+    const { size } = await handle.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) await handle.write('\n');
+    }
+    return handle;
   }
 
   private async read(): Promise<EgressEntry[]> {
