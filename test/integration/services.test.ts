@@ -378,3 +378,124 @@ describe('endpoints', () => {
     assert.equal((await call(s, 'settings:get', {})).endpoints.length, 1, 'nothing was added');
   });
 });
+
+describe('consent and pins', () => {
+  /** Services with a working local model and the fake cloud as a standard-tier endpoint, asking before sending. */
+  async function asking(strategy: 'cloud-only' | 'local-first' = 'cloud-only'): Promise<Services> {
+    const s = await services();
+    await call(s, 'settings:set', {
+      patch: { local: { modelPath: models.answer }, endpoints: [endpoint(cloud.baseURL, 'cloud-model', { tier: 'standard' })], routing: { strategy, askBeforeSending: true } },
+    });
+    return s;
+  }
+
+  test('nothing leaves until the person says so: once sends, and the question names the endpoint and why', async () => {
+    cloud.reset();
+    const s = await asking();
+    const asked = nextEvent(s, 'consent:request');
+    const done = nextEvent(s, 'chat:done');
+    const sent = await call(s, 'chat:send', { content: 'Private question' });
+    const question = await asked;
+    assert.equal(question.conversationId, sent.conversationId);
+    assert.deepEqual(question.entry, { id: 'cloud', name: 'Test cloud', host: new URL(cloud.baseURL).host, model: 'cloud-model', tier: 'standard' });
+    assert.equal(question.why, 'cloud-only');
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(cloud.chatRequests().length, 0, 'nothing reached the endpoint while the question was open');
+    const settled = nextEvent(s, 'consent:settled');
+    assert.deepEqual(await call(s, 'chat:consent', { consentId: question.consentId, choice: 'once' }), { settled: true });
+    assert.deepEqual(await settled, { consentId: question.consentId, choice: 'once' });
+    const result = (await done).result;
+    assert.ok(result.ok);
+    assert.equal(result.value.meta?.entryId, 'cloud');
+    assert.equal(cloud.chatRequests().length, 1);
+    assert.deepEqual(await call(s, 'chat:consent', { consentId: question.consentId, choice: 'once' }), { settled: false }, 'a question is answered once');
+  });
+
+  test('keep it here: after a local failure nothing is sent, and the answer says why', async () => {
+    cloud.reset();
+    const s = await asking('local-first');
+    await call(s, 'settings:set', { patch: { local: { modelPath: models.missing } } });
+    const asked = nextEvent(s, 'consent:request');
+    const done = nextEvent(s, 'chat:done');
+    await call(s, 'chat:send', { content: 'Private question' });
+    const question = await asked;
+    assert.equal(question.why, 'spillover');
+    assert.match(question.after?.message ?? '', /does not exist/);
+    await call(s, 'chat:consent', { consentId: question.consentId, choice: 'keep' });
+    const result = (await done).result;
+    assert.ok(!result.ok);
+    assert.equal(result.error.code, 'PRIVACY_BLOCKED');
+    assert.match(result.error.message, /you chose to keep this conversation on this computer/);
+    assert.equal(cloud.chatRequests().length, 0);
+  });
+
+  test('always for this conversation stops the questions for it, and only for it', async () => {
+    cloud.reset();
+    const s = await asking();
+    let questions = 0;
+    s.on('consent:request', (q) => {
+      questions++;
+      void s.call('chat:consent', { consentId: q.consentId, choice: 'always' });
+    });
+    const first = nextEvent(s, 'chat:done');
+    const sent = await call(s, 'chat:send', { content: 'One' });
+    assert.ok((await first).result.ok);
+    assert.deepEqual((await call(s, 'conversations:get', { id: sent.conversationId })).consent, ['cloud']);
+    const second = nextEvent(s, 'chat:done');
+    await call(s, 'chat:send', { conversationId: sent.conversationId, content: 'Two' });
+    assert.ok((await second).result.ok);
+    assert.equal(questions, 1, 'the second message was not asked about');
+    const other = nextEvent(s, 'chat:done');
+    await call(s, 'chat:send', { content: 'A new conversation' });
+    assert.ok((await other).result.ok);
+    assert.equal(questions, 2, 'another conversation is asked about again');
+  });
+
+  test('stopping an answer while the question is open withdraws the question and sends nothing', async () => {
+    cloud.reset();
+    const s = await asking();
+    const asked = nextEvent(s, 'consent:request');
+    const done = nextEvent(s, 'chat:done');
+    const sent = await call(s, 'chat:send', { content: 'Never mind' });
+    const question = await asked;
+    const withdrawn = nextEvent(s, 'consent:settled');
+    await call(s, 'chat:cancel', { requestId: sent.requestId });
+    assert.deepEqual(await withdrawn, { consentId: question.consentId, choice: 'withdrawn' });
+    const result = (await done).result;
+    assert.ok(!result.ok && result.error.code === 'ABORTED');
+    assert.equal(cloud.chatRequests().length, 0);
+  });
+
+  test('a pinned conversation follows its own strategy; a pinned ceiling only tightens the app’s', async () => {
+    cloud.reset();
+    const s = await services();
+    await call(s, 'settings:set', { patch: { local: { modelPath: models.answer }, endpoints: [endpoint(cloud.baseURL, 'cloud-model', { tier: 'standard' })], routing: { strategy: 'cloud-only' } } });
+    const conversation = await call(s, 'conversations:create', {});
+    const pinned = await call(s, 'conversations:setPin', { id: conversation.id, pin: { strategy: 'local-only' } });
+    assert.deepEqual(pinned.pin, { strategy: 'local-only' });
+    const state = await call(s, 'router:get', { conversationId: conversation.id });
+    assert.equal(state.strategy, 'local-only');
+    assert.equal(state.next, 'local');
+    assert.equal((await call(s, 'router:get', {})).next, 'cloud', 'the app itself stays on cloud only');
+    const done = nextEvent(s, 'chat:done');
+    await call(s, 'chat:send', { conversationId: conversation.id, content: 'Hello there' });
+    const result = (await done).result;
+    assert.ok(result.ok);
+    assert.equal(result.value.meta?.entryId, 'local');
+    assert.equal(cloud.chatRequests().length, 0);
+
+    // The app's ceiling holds even for a conversation pinned to "anywhere".
+    await call(s, 'router:setCeiling', { ceiling: 'sovereign' });
+    await call(s, 'conversations:setPin', { id: conversation.id, pin: { strategy: 'cloud-only', ceiling: 'standard' } });
+    assert.equal((await call(s, 'router:get', { conversationId: conversation.id })).next, null);
+    const blocked = nextEvent(s, 'chat:done');
+    await call(s, 'chat:send', { conversationId: conversation.id, content: 'Hello again' });
+    const refusal = (await blocked).result;
+    assert.ok(!refusal.ok && refusal.error.code === 'PRIVACY_BLOCKED');
+    assert.equal(cloud.chatRequests().length, 0);
+
+    const bad = await s.call('conversations:setPin', { id: conversation.id, pin: { entryId: 'nowhere' } });
+    assert.ok(!bad.ok && bad.error.code === 'INVALID_ARGUMENT' && bad.error.field === 'pin.entryId');
+    assert.equal((await call(s, 'conversations:setPin', { id: conversation.id, pin: null })).pin, null);
+  });
+});
