@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --model PATH] [--tokens N] [--runs R]`: what the stack costs, measured in one run.
+ * `npm run bench [-- --model PATH] [--tokens N] [--runs R] [--first-token-timeout MS]`: what the stack
+ * costs, measured in one run.
  * Figures are medians over interleaved runs, so a noisy neighbour hurts every variant alike.
  */
 import { availableParallelism } from 'node:os';
@@ -8,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { getLlama, LlamaChat, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
 import { RoutingDriver } from '../../electron/core/router.js';
 import { messageText, type ChatMessage, type CompletionRequest, type CompletionResponse, type LlmDriver } from '../../electron/core/types.js';
+import { forkHostLauncher, type HostHandle } from '../../electron/drivers/host-process.js';
 import { LocalDriver } from '../../electron/drivers/local-driver.js';
 import { RemoteDriver } from '../../electron/drivers/remote-driver.js';
 import { defaultThreadCount } from '../../electron/inference/threads.js';
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     model: { type: 'string' },
     tokens: { type: 'string', default: '1024' },
     runs: { type: 'string', default: '9' },
+    'first-token-timeout': { type: 'string', default: '2000' },
   },
 });
 const fixtures = makeFixtureModels();
@@ -62,15 +65,21 @@ async function inProcessRunner(threads: number | undefined) {
     const started = performance.now();
     let first = 0;
     let tokens = 0;
-    await chat.generateResponse([{ type: 'user', text: messageText(messages[0]!) }, { type: 'model', response: [] }], {
-      maxTokens,
-      temperature: 0,
-      ...(budgetMs === undefined ? {} : { signal: AbortSignal.timeout(budgetMs), stopOnAbortSignal: true }),
-      onToken: (t) => {
-        if (tokens === 0) first = performance.now() - started;
-        tokens += t.length;
-      },
-    });
+    const signal = budgetMs === undefined ? undefined : AbortSignal.timeout(budgetMs);
+    try {
+      await chat.generateResponse([{ type: 'user', text: messageText(messages[0]!) }, { type: 'model', response: [] }], {
+        maxTokens,
+        temperature: 0,
+        ...(signal ? { signal, stopOnAbortSignal: true } : {}),
+        onToken: (t) => {
+          if (tokens === 0) first = performance.now() - started;
+          tokens += t.length;
+        },
+      });
+    } catch (error) {
+      // A budget that runs out while the prompt is still being read ends the run with what it produced.
+      if (!signal?.aborted) throw error;
+    }
     const total = performance.now() - started;
     return { tokensPerSecond: rate(tokens, total, first), ttftMs: first, outputTokens: tokens };
   };
@@ -120,8 +129,8 @@ for (const [name, list] of Object.entries(samples)) {
 const ratios = ['local driver', 'router'].map(pairedRatio);
 console.log(`target: stack ratios >= 0.95 -> ${ratios.every((x) => x >= 0.95) ? 'met' : 'MISSED'} (${ratios.map((x) => fmt(x, 3)).join(', ')})\n`);
 
-// --- spillover overhead -----------------------------------------------------------------------------
-/** Wraps the failing primary to timestamp the moment it reports its failure. */
+// --- spillover overhead through a three-entry route ------------------------------------------------
+/** Wraps an entry that fails, to timestamp the moment it reports its failure. */
 class Stopwatch implements LlmDriver {
   failedAt = 0;
   readonly id: string;
@@ -131,14 +140,7 @@ class Stopwatch implements LlmDriver {
   modelName = (): string => this.inner.modelName();
   contextWindow = (): number => this.inner.contextWindow();
   privacyTier = () => this.inner.privacyTier();
-  async countTokens(m: ChatMessage[]): Promise<number> {
-    try {
-      return await this.inner.countTokens!(m);
-    } catch (error) {
-      this.failedAt = performance.now();
-      throw error;
-    }
-  }
+  capabilities = () => this.inner.capabilities?.() ?? [];
   async complete(request: CompletionRequest): Promise<CompletionResponse> {
     try {
       return await this.inner.complete(request);
@@ -148,26 +150,84 @@ class Stopwatch implements LlmDriver {
     }
   }
 }
-const broken = new Stopwatch(new LocalDriver({ modelPath: join(fixtures.dir, 'missing.gguf') }));
-// The breaker would skip the failing primary after three tries; this figure is about the spillover path.
-const spillRouter = new RoutingDriver({ primary: broken, fallback: remote, circuitBreaker: { threshold: Number.POSITIVE_INFINITY } });
-const fallbackTtft: number[] = [];
-const gaps: number[] = [];
+// A LAN server that answers every request with HTTP 503: the second entry fails over the network, for real.
+const lanServer = await startFakeOpenAI();
+lanServer.setFaultHandler(() => ({ status: 503 }));
+const brokenLocal = new Stopwatch(new LocalDriver({ id: 'local', modelPath: join(fixtures.dir, 'missing.gguf') }));
+const failingLan = new Stopwatch(new RemoteDriver({ id: 'lan', baseURL: lanServer.baseURL, model: 'lan-model' }));
+// The breakers would skip the failing entries after three tries; this figure is about the spillover path.
+const spillRouter = new RoutingDriver({
+  route: [{ driver: brokenLocal, kind: 'local' }, { driver: failingLan, kind: 'remote' }, { driver: remote, kind: 'remote' }],
+  circuitBreaker: { threshold: Number.POSITIVE_INFINITY },
+});
+const cloudTtft: number[] = [];
+const hops: number[] = [];
+const endToEnd: number[] = [];
 for (let r = 0; r <= runs * 2; r++) {
   const t0 = performance.now();
   let first = 0;
   await remote.complete({ messages, onText: () => (first ||= performance.now()) });
-  if (r > 0) fallbackTtft.push(first - t0);
+  if (r > 0) cloudTtft.push(first - t0);
   let firstRouted = 0;
-  broken.failedAt = 0;
+  brokenLocal.failedAt = 0;
+  failingLan.failedAt = 0;
+  const started = performance.now();
   const routed = await spillRouter.complete({ messages, onText: () => (firstRouted ||= performance.now()) });
-  if (routed.entryKind !== 'remote') throw new Error('spillover bench: the router did not spill over');
-  if (!broken.failedAt) throw new Error('spillover bench: the primary was not tried');
-  if (r > 0) gaps.push(firstRouted - broken.failedAt);
+  if (routed.entryId !== remote.id) throw new Error('spillover bench: the route did not reach its third entry');
+  if (!brokenLocal.failedAt || !failingLan.failedAt) throw new Error('spillover bench: an entry was not tried');
+  if (r > 0) {
+    hops.push(firstRouted - failingLan.failedAt);
+    endToEnd.push(firstRouted - started);
+  }
 }
-const overhead = median(gaps) - median(fallbackTtft);
-console.log(`spillover: primary failure -> fallback first text ${fmt(median(gaps), 2)} ms; fallback's own ttft ${fmt(median(fallbackTtft), 2)} ms`);
+const overhead = median(hops) - median(cloudTtft);
+console.log(`spillover (local -> LAN 503 -> cloud): LAN failure -> cloud first text ${fmt(median(hops), 2)} ms; the cloud's own ttft ${fmt(median(cloudTtft), 2)} ms; request start -> first text ${fmt(median(endToEnd), 2)} ms`);
 console.log(`target: spillover overhead <= 10 ms -> ${overhead <= 10 ? 'met' : 'MISSED'} (${fmt(overhead, 2)} ms)\n`);
+await lanServer.close();
+
+// --- a stopped local host -> the next entry's first text ----------------------------------------------
+{
+  const firstTokenTimeoutMs = Number(values['first-token-timeout']);
+  const hosts: HostHandle[] = [];
+  const fork = forkHostLauncher();
+  const frozenLocal = new LocalDriver({ modelPath, threads: chosenThreads, contextSize, gpu: 'auto', launcher: () => {
+    const host = fork();
+    hosts.push(host);
+    return host;
+  } });
+  const stuckRouter = new RoutingDriver({
+    route: [{ driver: frozenLocal, kind: 'local' }, { driver: remote, kind: 'remote' }],
+    firstTokenTimeoutMs,
+    circuitBreaker: { threshold: Number.POSITIVE_INFINITY },
+  });
+  const waits: number[] = [];
+  for (let r = 0; r < Math.min(runs, 3); r++) {
+    await frozenLocal.load();
+    const host = hosts.at(-1)!;
+    process.kill(host.pid!, 'SIGSTOP');
+    const started = performance.now();
+    let first = 0;
+    const routed = await stuckRouter.complete({ messages, onText: () => (first ||= performance.now()) });
+    if (routed.entryId !== remote.id) throw new Error('stopped-host bench: the route did not move on');
+    waits.push(first - started);
+    // The driver kills a host that does not answer its ping; make sure before the next round.
+    for (let i = 0; i < 200 && hosts.length > 0 && isAlive(host.pid!); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    if (isAlive(host.pid!)) process.kill(host.pid!, 'SIGKILL');
+  }
+  await frozenLocal.dispose();
+  const limit = firstTokenTimeoutMs + 1000;
+  console.log(`stopped local host: request -> the cloud's first text ${fmt(median(waits), 0)} ms (max ${fmt(Math.max(...waits), 0)}) with a ${firstTokenTimeoutMs} ms first-token timeout, over ${waits.length} runs`);
+  console.log(`target: <= first-token timeout + 1 s (${limit} ms) -> ${Math.max(...waits) <= limit ? 'met' : 'MISSED'}\n`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 // --- cancel latency ---------------------------------------------------------------------------------
 const stops: number[] = [];

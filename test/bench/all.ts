@@ -1,0 +1,13 @@
+/**
+ * `npm run bench -- [flags]`: the stack benchmark with the given flags (see bench.ts), then the download
+ * benchmark with its defaults. Each runs in its own process, so one's memory never weighs on the other.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const run = (script: string, args: string[]): number => {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url)), ...args], { stdio: 'inherit' });
+  return result.status ?? 1;
+};
+const status = run('./bench.ts', process.argv.slice(2)) || run('./download.ts', []);
+process.exit(status);
