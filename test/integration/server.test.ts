@@ -227,7 +227,40 @@ describe('routing through the API', () => {
     assert.equal(data.choices[0]?.message.content, CLOUD_REPLY);
     assert.equal(data.model, 'cloud-model');
     assert.equal(response.headers.get('x-spillway-driver'), 'remote');
+    assert.equal(response.headers.get('x-spillway-endpoint'), 'cloud');
+    assert.equal(response.headers.get('x-spillway-tier'), 'sovereign', 'the test cloud is on loopback');
     assert.equal(h.cloud.chatRequests().length, 2);
+  });
+
+  test('an image goes past a local model that reads none to the first endpoint that does; Local only refuses it by name', slow, async () => {
+    const image = [{ role: 'user', content: [{ type: 'text', text: 'What is in this picture?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }];
+    const services = await h.makeServices({
+      local: { modelPath: models.answer },
+      endpoints: [
+        endpoint(h.cloud.baseURL, 'text-only', { id: 'lan', name: 'LAN text model', capabilities: { images: false, tools: null, embeddings: null } }),
+        endpoint(h.cloud.baseURL, 'vision-model', { id: 'vision', name: 'Vision cloud', capabilities: { images: true, tools: null, embeddings: null } }),
+      ],
+    });
+    const server = await h.serve(services);
+    const { data, response } = await sdk(server).chat.completions.create({ model: 'x', messages: image as never }).withResponse();
+    assert.equal(data.choices[0]?.message.content, CLOUD_REPLY);
+    assert.equal(response.headers.get('x-spillway-endpoint'), 'vision');
+    assert.equal(h.cloud.chatRequests().length, 1, 'the LAN model that reads no images was never asked');
+    const sent = h.cloud.chatRequests()[0]!.body;
+    assert.equal(sent.model, 'vision-model');
+    assert.deepEqual(sent.messages[0].content[1], { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }, 'the image part is forwarded');
+    // A text request still starts on the local model.
+    const text = await sdk(server).chat.completions.create({ model: 'x', messages: hello }).withResponse();
+    assert.equal(text.response.headers.get('x-spillway-endpoint'), 'local');
+
+    const localOnly = await h.serve(await h.makeServices({ routing: { strategy: 'local-only' }, local: { modelPath: models.answer } }));
+    await assert.rejects(sdk(localOnly).chat.completions.create({ model: 'x', messages: image as never }), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.BadRequestError, String(error));
+      assert.equal(error.code, 'unsupported');
+      assert.match(error.message, /needs an entry that can read images, and local only allows none: The local model cannot read images/);
+      return true;
+    });
+    assert.equal(h.cloud.chatRequests().length, 1);
   });
 });
 

@@ -1,6 +1,8 @@
 /** The app's services through their one entry point, `call(channel, request)`, as both adapters use it. */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -497,5 +499,38 @@ describe('consent and pins', () => {
     const bad = await s.call('conversations:setPin', { id: conversation.id, pin: { entryId: 'nowhere' } });
     assert.ok(!bad.ok && bad.error.code === 'INVALID_ARGUMENT' && bad.error.field === 'pin.entryId');
     assert.equal((await call(s, 'conversations:setPin', { id: conversation.id, pin: null })).pin, null);
+  });
+});
+
+describe('capabilities', () => {
+  test('what an endpoint says about its model when tested is remembered and shapes the route; a declaration wins', async () => {
+    // An OpenRouter-style listing: one model reads images, the other does not.
+    const listing = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({
+        object: 'list',
+        data: [
+          { id: 'vision-model', object: 'model', architecture: { input_modalities: ['text', 'image'] }, supported_parameters: ['tools'] },
+          { id: 'text-model', object: 'model', architecture: { input_modalities: ['text'] }, supported_parameters: [] },
+        ],
+      }));
+    });
+    await new Promise<void>((resolve) => listing.listen(0, '127.0.0.1', resolve));
+    try {
+      const baseURL = `http://127.0.0.1:${(listing.address() as AddressInfo).port}/v1`;
+      const s = await services();
+      await call(s, 'settings:set', { patch: { endpoints: [endpoint(baseURL, 'text-model', { id: 'router' })] } });
+      const capsOf = async () => (await call(s, 'router:get', {})).route.find((e) => e.id === 'router')?.capabilities;
+      assert.deepEqual(await capsOf(), ['images', 'tools', 'embeddings'], 'untested: assumed able (the endpoint will say if not)');
+      const tested = await call(s, 'endpoints:test', { id: 'router' });
+      assert.deepEqual(tested.learned, { images: false, tools: false });
+      assert.deepEqual((await call(s, 'settings:get', {})).endpoints[0]?.learned, { images: false, tools: false });
+      assert.deepEqual(await capsOf(), ['embeddings']);
+      const declared = await call(s, 'settings:set', { patch: { endpoints: [{ ...(await call(s, 'settings:get', {})).endpoints[0]!, capabilities: { images: true, tools: null, embeddings: false } }] } });
+      assert.equal(declared.endpoints[0]?.capabilities.images, true);
+      assert.deepEqual(await capsOf(), ['images'], 'declared images win over what was learned; tools stays learned');
+    } finally {
+      await new Promise<void>((resolve) => listing.close(() => resolve()));
+    }
   });
 });

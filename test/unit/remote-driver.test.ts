@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { DriverError } from '../../electron/core/errors.js';
 import type { CompletionRequest, DriverErrorKind } from '../../electron/core/types.js';
-import { privacyTierForUrl } from '../../electron/drivers/privacy.js';
-import { RemoteDriver, type RemoteDriverOptions } from '../../electron/drivers/remote-driver.js';
+import { privacyTierForUrl, resolveTier } from '../../electron/drivers/privacy.js';
+import { learnCapabilities, RemoteDriver, type RemoteDriverOptions } from '../../electron/drivers/remote-driver.js';
 import { parseRetryAfterMs } from '../../electron/drivers/remote-errors.js';
 import { getClosedPort, openAIErrorBody, startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
 
@@ -309,5 +309,37 @@ describe('parseRetryAfterMs', () => {
     assert.equal(parseRetryAfterMs(new Headers({ 'retry-after': 'Tue, 01 Jan 2030 00:00:03 GMT' }), now), 3000);
     assert.equal(parseRetryAfterMs(new Headers({ 'retry-after': 'soon' })), undefined);
     assert.equal(parseRetryAfterMs(new Headers()), undefined);
+  });
+});
+
+describe('declared tiers', () => {
+  it('may be more permissive than the URL shows, never less', () => {
+    assert.equal(resolveTier('http://127.0.0.1:4000/v1', null), 'sovereign');
+    assert.equal(resolveTier('http://127.0.0.1:4000/v1', 'standard'), 'standard', 'a loopback proxy to the cloud');
+    assert.equal(resolveTier('http://192.168.1.20/v1', 'standard'), 'standard');
+    assert.throws(() => resolveTier('http://192.168.1.20/v1', 'sovereign'), /192\.168\.1\.20 is on the local network \(private\), so it cannot be declared sovereign/);
+    assert.throws(() => resolveTier('https://api.openai.com/v1', 'private'), (error: unknown) => error instanceof DriverError && error.kind === 'invalid_request');
+  });
+
+  it('the driver refuses a less permissive tier when it is built', () => {
+    assert.throws(() => new RemoteDriver({ baseURL: 'https://api.openai.com/v1', model: 'm', privacyTier: 'sovereign' }), /cannot be declared sovereign/);
+    assert.equal(new RemoteDriver({ baseURL: 'http://localhost:1234/v1', model: 'm', privacyTier: 'private' }).privacyTier(), 'private');
+  });
+});
+
+describe('capabilities learned from a model listing', () => {
+  it("reads OpenRouter's architecture and supported parameters", () => {
+    assert.deepEqual(learnCapabilities({ id: 'x', architecture: { input_modalities: ['text', 'image'] }, supported_parameters: ['tools', 'temperature'] }), { images: true, tools: true });
+    assert.deepEqual(learnCapabilities({ id: 'x', architecture: { input_modalities: ['text'] }, supported_parameters: ['temperature'] }), { images: false, tools: false });
+  });
+
+  it("reads LM Studio's type and an Ollama-style capabilities list", () => {
+    assert.deepEqual(learnCapabilities({ id: 'x', type: 'vlm' }), { images: true });
+    assert.deepEqual(learnCapabilities({ id: 'x', type: 'embeddings' }), { embeddings: true });
+    assert.deepEqual(learnCapabilities({ id: 'x', capabilities: ['completion', 'vision'] }), { images: true, tools: false, embeddings: false });
+  });
+
+  it('says nothing where the listing says nothing (plain OpenAI)', () => {
+    assert.deepEqual(learnCapabilities({ id: 'gpt-4o', object: 'model', created: 0, owned_by: 'openai' }), {});
   });
 });
