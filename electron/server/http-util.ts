@@ -15,25 +15,36 @@ export class BodyError extends Error {
   }
 }
 
-/** Reads the body as UTF-8 text, refusing it (BodyError 413) as soon as it passes `limit` bytes. */
+/** How much of an oversized body is read and thrown away so the client, still sending, can read the 413. */
+const DISCARD_LIMIT_BYTES = 256 * 1024 * 1024;
+/** A client that sends nothing for this long is waiting for the answer (or gave up): it gets the 413 now. */
+const DISCARD_IDLE_MS = 500;
+
+/**
+ * Reads the body as UTF-8 text, refusing it (BodyError 413) once it passes `limit` bytes. The refusal waits
+ * until the rest of the body has been read and thrown away (up to a bound): a server that closes while the
+ * client is still sending resets the connection, and the client never sees the 413.
+ */
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
   return new Promise((resolve, reject) => {
-    const tooLarge = () => new BodyError(413, `The request body is larger than ${Math.round(limit / 1024 / 1024)} MB.`);
-    // Refuse before reading a byte when the client announces the size honestly.
-    if (Number(req.headers['content-length']) > limit) return reject(tooLarge());
+    const refuse = (): void => {
+      const error = new BodyError(413, `The request body is larger than ${Math.round(limit / 1024 / 1024)} MB.`);
+      void discard(req).then(() => reject(error));
+    };
+    // Keep nothing of a body the client announces as too large.
+    if (Number(req.headers['content-length']) > limit) return refuse();
     const parts: Buffer[] = [];
     let size = 0;
     let settled = false;
-    req.on('data', (part: Buffer) => {
-      if (settled) return;
+    const onData = (part: Buffer): void => {
       size += part.length;
-      if (size > limit) {
-        settled = true;
-        parts.length = 0;
-        return reject(tooLarge());
-      }
-      parts.push(part);
-    });
+      if (size <= limit) return void parts.push(part);
+      settled = true;
+      parts.length = 0;
+      req.off('data', onData);
+      refuse();
+    };
+    req.on('data', onData);
     req.on('end', () => {
       if (settled) return;
       settled = true;
@@ -47,7 +58,35 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
   });
 }
 
-/** Sends a JSON response; a 413 also closes the connection so the rest of the upload is not read. */
+/**
+ * Reads and drops the rest of a refused body. Resolves at its end; when the client pauses (it may be
+ * waiting for the answer before sending more); or when a client sending far more is cut off.
+ */
+function discard(req: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    let dropped = 0;
+    let timer: ReturnType<typeof setTimeout>;
+    const stop = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const idle = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(stop, DISCARD_IDLE_MS);
+    };
+    idle();
+    req.on('data', (part: Buffer) => {
+      dropped += part.length;
+      if (dropped > DISCARD_LIMIT_BYTES) req.destroy();
+      else idle();
+    });
+    req.once('end', stop);
+    req.once('close', stop);
+    req.resume();
+  });
+}
+
+/** Sends a JSON response. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return void res.end();
   const text = JSON.stringify(body);
@@ -55,7 +94,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
-    ...(status === 413 ? { connection: 'close' } : {}),
     ...headers,
   });
   res.end(text);

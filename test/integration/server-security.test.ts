@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect as connectSocket, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { after, before, beforeEach, describe, test } from 'node:test';
@@ -60,6 +60,14 @@ describe('requests from elsewhere', () => {
     assert.equal(response.status, 413, response.body);
   });
 
+  test('the 413 reaches a client that sends its whole oversized body before reading the answer', async () => {
+    for (const path of ['/v1/chat/completions', '/api/chat:send']) {
+      const answer = await uploadThenRead(server.port, path, 24 * 1024 * 1024);
+      assert.match(answer, /^HTTP\/1\.1 413 /, `${path}: ${answer.slice(0, 80)}`);
+      assert.match(answer, /larger than 10 MB/);
+    }
+  });
+
   test('GET / returns an HTML page from the default UI folder, built or not', async () => {
     const response = await fetch(`${server.url}/`);
     assert.match(response.headers.get('content-type') ?? '', /^text\/html/);
@@ -89,7 +97,7 @@ describe('binding and API keys', () => {
     assert.equal(api.status, 401);
     assert.equal(JSON.parse(api.body).error.code, 'AUTH');
     assert.notEqual((await get('/')).status, 401);
-    const answer = await sdk(`http://127.0.0.1:${server.port}`, 'sekret').chat.completions.create({ model: 'x', messages: hello });
+    const answer = await sdk(`http://127.0.0.1:${server.port}`, 'sekret').chat.completions.create({ model: 'auto', messages: hello });
     assert.equal(answer.choices[0]?.message.content, CLOUD_REPLY);
   });
 });
@@ -134,6 +142,36 @@ describe('static UI', () => {
     assert.match(await page.text(), /not built yet.*npm run build/s);
   });
 });
+
+/**
+ * Sends a whole request with a body of `bytes` before reading anything back, as simple clients do; resolves
+ * with the raw answer, or the socket error when the server cut the connection mid-upload.
+ */
+function uploadThenRead(port: number, path: string, bytes: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connectSocket(port, '127.0.0.1');
+    let received = '';
+    let done = false;
+    socket.pause();
+    socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      done = true;
+      resolve(`error ${error.code}`);
+    });
+    socket.on('close', () => !done && resolve(received));
+    socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\ncontent-length: ${bytes}\r\nconnection: close\r\n\r\n`);
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    let sent = 0;
+    const write = (): void => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) return void socket.once('drain', write);
+      }
+      socket.resume();
+    };
+    write();
+  });
+}
 
 /** A port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -182,7 +220,7 @@ describe('serve CLI', () => {
     );
     const [, url] = await cli.waitFor(/listening on (http:\/\/\S+)/);
     await cli.waitFor(/warning: local model \/nonexistent\.gguf cannot be used: .*does not exist/);
-    const { data, response } = await sdk(url!).chat.completions.create({ model: 'x', messages: hello }).withResponse();
+    const { data, response } = await sdk(url!).chat.completions.create({ model: 'auto', messages: hello }).withResponse();
     assert.equal(data.choices[0]?.message.content, CLOUD_REPLY);
     assert.equal(data.model, 'm');
     assert.equal(response.headers.get('x-spillway-driver'), 'remote');
@@ -204,7 +242,7 @@ describe('serve CLI', () => {
     );
     const [, url] = await cli.waitFor(/listening on (http:\/\/\S+)/);
     await cli.waitFor(/Endpoint remote-2: 127\.0\.0\.1:\d+ \(proxied-model, standard\)/);
-    const { data, response } = await sdk(url!).chat.completions.create({ model: 'x', messages: hello }).withResponse();
+    const { data, response } = await sdk(url!).chat.completions.create({ model: 'auto', messages: hello }).withResponse();
     assert.equal(data.choices[0]?.message.content, CLOUD_REPLY);
     assert.equal(response.headers.get('x-spillway-driver'), 'remote');
     assert.equal(response.headers.get('x-spillway-endpoint'), 'remote-2');
@@ -232,7 +270,7 @@ describe('serve CLI', () => {
     ]);
     const [, url] = await cli.waitFor(/listening on (http:\/\/\S+)/);
     await cli.waitFor(/--max-tier private rules out every endpoint/);
-    await assert.rejects(sdk(url!).chat.completions.create({ model: 'x', messages: hello }), (error: unknown) => {
+    await assert.rejects(sdk(url!).chat.completions.create({ model: 'auto', messages: hello }), (error: unknown) => {
       assert.ok(error instanceof OpenAI.PermissionDeniedError, String(error));
       assert.match(error.message, /privacy ceiling allows up to the local network.*standard: nothing was sent/);
       return true;
