@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CHANNELS, type AppApi, type AppError, type Channel, type Result } from '../contract/index.js';
+import { errorHeaders, statusFor } from './http-status.js';
 import { BodyError, readBody, sendJson } from './http-util.js';
 import { openEventStream, startHeartbeat, writeEvent } from './sse.js';
 
@@ -44,7 +45,10 @@ export async function handleAppApi(req: IncomingMessage, res: ServerResponse, pa
   } catch {
     return sendJson(res, 400, errorResult('INVALID_ARGUMENT', 'The request body is not valid JSON.'));
   }
-  sendJson(res, 200, await services.call(channel as Channel, request));
+  // The body is the channel's Result either way; the status says the same, for clients that read only it.
+  const result = await services.call(channel as Channel, request);
+  if (result.ok) return sendJson(res, 200, result);
+  sendJson(res, statusFor(result.error.code), result, errorHeaders(result.error));
 }
 
 /** Forwards every service event until the client disconnects. */

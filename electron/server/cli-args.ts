@@ -46,6 +46,8 @@ Options:
                          (default ${defaultDataDir()}).
   --api-key <key>        Clients must send "Authorization: Bearer <key>" to /api and /v1.
                          Required when --host is not a loopback address.
+  --allow-origin <origin>  Let web pages of this origin call /v1 (CORS, preflight
+                         included); repeat for more. No other origin may, by default.
   -h, --help             Show this help.
 
 Answers say who produced them: the "model" field, and the headers X-Spillway-Driver
@@ -76,6 +78,8 @@ export interface ServeConfig {
   overrides: SettingsPatch;
   /** Keys of the flag endpoints, by endpoint id, from the environment. */
   endpointKeys: Record<string, string>;
+  /** Browser origins allowed to call /v1. */
+  allowOrigins: string[];
 }
 
 export type ParsedArgs = { help: true } | { help: false; config: ServeConfig };
@@ -101,6 +105,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'cloud-timeout': { type: 'string' },
         'data-dir': { type: 'string' },
         'api-key': { type: 'string' },
+        'allow-origin': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -146,7 +151,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   });
 
   const dataDir = values['data-dir'] !== undefined ? resolve(values['data-dir']) : defaultDataDir();
-  return { help: false, config: { host, port: Number(port), dataDir, overrides, endpointKeys, ...(apiKey ? { apiKey } : {}) } };
+  const allowOrigins = (values['allow-origin'] ?? []).map(parseOrigin);
+  return { help: false, config: { host, port: Number(port), dataDir, overrides, endpointKeys, allowOrigins, ...(apiKey ? { apiKey } : {}) } };
 }
 
 /** The endpoints the flags describe: the n-th --remote-url with the n-th --remote-model (and --remote-tier). */
@@ -181,6 +187,20 @@ function parseEndpoints(urls: string[], models: string[], tiers: string[]): Endp
       enabled: true,
     } satisfies EndpointSettings;
   });
+}
+
+/** An origin as browsers send it: scheme, host and port, nothing else. */
+function parseOrigin(value: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // refused below
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== value.replace(/\/$/, '')) {
+    throw new UsageError(`--allow-origin must be an origin such as https://app.example or http://localhost:3000 (no path), not "${value}"`);
+  }
+  return url.origin;
 }
 
 function parseTier(flag: string, value: string): PrivacyTier {

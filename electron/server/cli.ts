@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number | null> {
 
   let server: RunningServer;
   try {
-    server = await startServer({ services, host: config.host, port: config.port, ...(config.apiKey ? { apiKey: config.apiKey } : {}) });
+    server = await startServer({ services, host: config.host, port: config.port, allowOrigins: config.allowOrigins, ...(config.apiKey ? { apiKey: config.apiKey } : {}) });
   } catch (error) {
     await services.shutdown();
     const code = (error as NodeJS.ErrnoException).code;

@@ -11,7 +11,7 @@ import { sendJson, sendText } from './http-util.js';
 import { handleOpenAI } from './openai-api.js';
 import { openAIError } from './openai-format.js';
 import { defaultStaticDir } from '../services/paths.js';
-import { allowedHostHeaders, assertBindAllowed, bearerMatches, hostAllowed, hostWithPort, isWildcardHost, originAllowed } from './security.js';
+import { allowCrossOrigin, allowedHostHeaders, answerPreflight, assertBindAllowed, bearerMatches, corsOrigin, hostAllowed, hostWithPort, isWildcardHost, originAllowed } from './security.js';
 import { serveStatic } from './static.js';
 
 export interface ServerOptions {
@@ -23,6 +23,8 @@ export interface ServerOptions {
   apiKey?: string;
   /** The built UI; defaults to dist/renderer. */
   staticDir?: string;
+  /** Browser origins (`https://app.example`) allowed to call /v1, with CORS; none by default. */
+  allowOrigins?: readonly string[];
 }
 
 export interface RunningServer {
@@ -38,6 +40,7 @@ type Area = 'api' | 'v1' | 'static';
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { services, host, apiKey } = options;
   assertBindAllowed(host, apiKey);
+  const allowOrigins = new Set((options.allowOrigins ?? []).map((origin) => origin.toLowerCase()));
   const staticDir = options.staticDir ?? defaultStaticDir();
   let allowedHosts: Set<string> | null = new Set();
 
@@ -54,7 +57,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const path = new URL(req.url ?? '/', 'http://spillway.invalid').pathname;
     const area: Area = path === '/api' || path.startsWith('/api/') ? 'api' : path === '/v1' || path.startsWith('/v1/') ? 'v1' : 'static';
     if (!hostAllowed(req, allowedHosts)) return refuse(res, area, 403, 'FORBIDDEN', 'This server only answers requests addressed to its own host and port.');
-    if (!originAllowed(req)) return refuse(res, area, 403, 'FORBIDDEN', 'Cross-origin requests are not allowed.');
+    // Only /v1 is ever shared with another origin: the app API carries conversations and settings.
+    const crossOrigin = area === 'v1' ? corsOrigin(req, allowOrigins) : null;
+    if (!originAllowed(req) && !crossOrigin) return refuse(res, area, 403, 'FORBIDDEN', 'Cross-origin requests are not allowed.');
+    if (crossOrigin) {
+      allowCrossOrigin(res, crossOrigin);
+      // The preflight carries no key: it only asks what the real request may do.
+      if (req.method === 'OPTIONS') return answerPreflight(req, res);
+    }
     // The UI page itself may load without the key; everything that reaches the services needs it.
     if (apiKey && area !== 'static' && !bearerMatches(req, apiKey)) {
       return refuse(res, area, 401, 'AUTH', 'A valid API key is required: send Authorization: Bearer <key>.', { 'www-authenticate': 'Bearer' });

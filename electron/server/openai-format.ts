@@ -5,8 +5,9 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
-import type { ChatMessage, CompletionResponse, MessagePart, StopReason } from '../core/types.js';
+import type { Capability, ChatMessage, CompletionResponse, MessagePart, StopReason } from '../core/types.js';
 import { toAppError } from '../services/errors.js';
+import { errorHeaders, statusFor } from './http-status.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const imagePart = z.object({
@@ -15,16 +16,27 @@ const imagePart = z.object({
 });
 const maxTokens = z.number().int().min(1).max(1_000_000).nullish();
 
-/** The fields Spillway uses; other OpenAI fields (tools, top_p, user, …) are accepted and ignored. */
-export const chatCompletionBody = z.object({
+const toolCall = z.object({
+  id: z.string().max(200),
+  type: z.literal('function'),
+  function: z.object({ name: z.string().max(200), arguments: z.string() }),
+});
+
+/**
+ * The fields Spillway reads, checked; every other field (and these too) travels on unchanged to an
+ * endpoint the request is forwarded to.
+ */
+export const chatCompletionBody = z.looseObject({
   model: z.string().max(200).nullish(),
   messages: z
     .array(
-      z.object({
-        role: z.enum(['system', 'user', 'assistant']),
-        content: z.union([z.string(), z.array(z.union([textPart, imagePart]))], {
+      z.looseObject({
+        role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+        content: z.union([z.string(), z.array(z.union([textPart, imagePart])), z.null()], {
           error: 'must be a string or an array of {"type": "text"} and {"type": "image_url"} parts',
-        }),
+        }).optional(),
+        tool_calls: z.array(toolCall).nullish(),
+        tool_call_id: z.string().max(200).nullish(),
       }),
     )
     .min(1, 'must contain at least one message'),
@@ -33,21 +45,36 @@ export const chatCompletionBody = z.object({
   temperature: z.number().min(0).max(2).nullish(),
   seed: z.number().int().min(0).max(2 ** 31 - 1).nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  tools: z.array(z.looseObject({ type: z.string(), function: z.looseObject({ name: z.string().max(200) }).optional() })).nullish(),
+  tool_choice: z.unknown().optional(),
   // Several choices would mean several generations on a local model; refusing beats silently returning one.
   n: z.literal(1, { error: 'only n = 1 is supported' }).nullish(),
 });
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
 
-/** The body's messages as drivers take them: text-only parts are joined by newlines, image parts kept. */
+/**
+ * The body's messages as drivers take them: `developer` is `system`, text-only parts are joined by
+ * newlines, image parts kept. Tool turns become text here: a request with tools goes only to entries that
+ * serve tools, and those get the client's own body.
+ */
 export function toChatMessages(body: ChatCompletionBody): ChatMessage[] {
-  return body.messages.map((m) => {
-    if (typeof m.content === 'string') return { role: m.role, content: m.content };
-    const parts: MessagePart[] = m.content.map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image', url: part.image_url.url }));
-    if (parts.every((part) => part.type === 'text')) return { role: m.role, content: parts.map((part) => (part as { text: string }).text).join('\n') };
-    return { role: m.role, content: parts };
+  return body.messages.map((m): ChatMessage => {
+    const role = m.role === 'developer' ? 'system' : m.role === 'tool' ? 'user' : m.role;
+    const content = m.content ?? '';
+    if (typeof content === 'string') return { role, content: m.role === 'tool' ? `Tool result${m.tool_call_id ? ` (${m.tool_call_id})` : ''}: ${content}` : content };
+    const parts: MessagePart[] = content.map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image', url: part.image_url.url }));
+    if (parts.every((part) => part.type === 'text')) return { role, content: parts.map((part) => (part as { text: string }).text).join('\n') };
+    return { role, content: parts };
   });
+}
+
+/** What the request needs beyond text chat: tools when it offers tools (and does not forbid them) or carries tool turns. */
+export function chatNeeds(body: ChatCompletionBody): Capability[] {
+  const offersTools = (body.tools?.length ?? 0) > 0 && body.tool_choice !== 'none';
+  const toolTurns = body.messages.some((m) => m.role === 'tool' || (m.tool_calls?.length ?? 0) > 0);
+  return offersTools || toolTurns ? ['tools'] : [];
 }
 
 export interface OpenAIErrorBody {
@@ -75,31 +102,6 @@ export function invalidBodyError(error: z.ZodError): OpenAIErrorBody {
   return openAIError(400, message, 'invalid_value', param || null);
 }
 
-/** HTTP status per contract code; a Record so a new code cannot be forgotten. */
-const STATUS: Record<ErrorCode, number> = {
-  INVALID_ARGUMENT: 400,
-  INVALID_REQUEST: 400,
-  CONTEXT_OVERFLOW: 400,
-  // Like OpenAI for an image sent to a model that reads none.
-  UNSUPPORTED: 400,
-  AUTH: 401,
-  FORBIDDEN: 403,
-  PRIVACY_BLOCKED: 403,
-  NOT_FOUND: 404,
-  MODEL_NOT_FOUND: 404,
-  RATE_LIMITED: 429,
-  // The client went away; nobody reads this, but logs should not call it a server error.
-  ABORTED: 499,
-  INTERNAL: 500,
-  INFERENCE_FAILED: 502,
-  NETWORK: 502,
-  BUSY: 503,
-  UNAVAILABLE: 503,
-  NO_FALLBACK: 503,
-  CIRCUIT_OPEN: 503,
-  TIMEOUT: 504,
-};
-
 /** Codes OpenAI clients already recognise (LangChain and others trim history on this one). */
 const OPENAI_CODES: Partial<Record<ErrorCode, string>> = { CONTEXT_OVERFLOW: 'context_length_exceeded' };
 
@@ -112,10 +114,8 @@ export interface MappedFailure {
 /** Maps anything a routed completion threw (or an incomplete answer's failure) to status, body and headers. */
 export function mapFailure(error: unknown): MappedFailure {
   const appError = toAppError(error);
-  const status = STATUS[appError.code];
-  const headers: Record<string, string> = {};
-  if (error instanceof DriverError && error.retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(error.retryAfterMs / 1000));
-  return { status, body: openAIError(status, appError.message, OPENAI_CODES[appError.code] ?? appError.code.toLowerCase()), headers };
+  const status = statusFor(appError.code);
+  return { status, body: openAIError(status, appError.message, OPENAI_CODES[appError.code] ?? appError.code.toLowerCase()), headers: errorHeaders(appError) };
 }
 
 /** The error for an answer that broke off mid-stream. */

@@ -6,7 +6,7 @@
  * API key is mandatory.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 
 function bare(host: string): string {
@@ -70,6 +70,31 @@ export function originAllowed(req: IncomingMessage): boolean {
   if (origin === undefined) return true;
   const host = req.headers.host;
   return typeof host === 'string' && origin.trim().toLowerCase() === `http://${host.trim().toLowerCase()}`;
+}
+
+/** The request's Origin when it is one of those allowed for CORS (`--allow-origin`), else null. */
+export function corsOrigin(req: IncomingMessage, allowed: ReadonlySet<string>): string | null {
+  const origin = req.headers.origin?.trim();
+  return origin && allowed.has(origin.toLowerCase()) ? origin : null;
+}
+
+/** The headers that let a page of `origin` read this answer, including who answered it. */
+export function allowCrossOrigin(res: ServerResponse, origin: string): void {
+  res.setHeader('access-control-allow-origin', origin);
+  res.setHeader('vary', 'Origin');
+  res.setHeader('access-control-expose-headers', 'x-spillway-driver, x-spillway-endpoint, x-spillway-tier, retry-after');
+}
+
+/** Answers a CORS preflight: the methods /v1 serves and the headers the page asked to send. */
+export function answerPreflight(req: IncomingMessage, res: ServerResponse): void {
+  const asked = req.headers['access-control-request-headers'];
+  res.writeHead(204, {
+    'access-control-allow-methods': 'GET, POST, OPTIONS',
+    'access-control-allow-headers': typeof asked === 'string' && asked.trim() ? asked : 'authorization, content-type',
+    'access-control-max-age': '600',
+    'content-length': '0',
+  });
+  res.end();
 }
 
 /** Compares `Authorization: Bearer <key>` in constant time (hashing first makes the lengths equal). */
