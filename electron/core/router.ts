@@ -404,7 +404,7 @@ export class RoutingDriver implements LlmDriver {
       this.record(entry, 'aborted', 'cancelled by the user');
       ended('aborted');
       // A driver that did not stop in time still leaves what it streamed: the person keeps it.
-      if (stream.text !== '') return { done: true, response: { ...this.partial(entry, stream), stopReason: 'aborted' } };
+      if (stream.pieces > 0) return { done: true, response: { ...this.partial(entry, stream), stopReason: 'aborted' } };
       throw failure.kind === 'aborted' ? failure : new DriverError('aborted', 'The request was cancelled.', { cause: failure });
     }
     // A pre-flight overflow counts as a failure too: the entry was chosen and could not answer.
@@ -415,7 +415,7 @@ export class RoutingDriver implements LlmDriver {
     else if (decision === 'probe') stats.breaker.release();
     const reason = `${failure.kind}: ${failure.message}`;
 
-    if (stream.text !== '') {
+    if (stream.pieces > 0) {
       ended('incomplete');
       return { done: true, response: this.incomplete(entry, stats, stream, failure, reason) };
     }
@@ -686,7 +686,11 @@ export class RoutingDriver implements LlmDriver {
   }
 }
 
-/** Forwards streamed text to the caller while remembering it, for answers cut short mid-stream. */
+/**
+ * Forwards streamed text to the caller while remembering it, for answers cut short mid-stream. A piece may
+ * be empty (a forwarded chunk that carries no text, e.g. a tool call): it still means the caller has
+ * received part of the answer, so the request can no longer move to another entry.
+ */
 class StreamTap {
   text = '';
   pieces = 0;

@@ -42,6 +42,19 @@ export interface RouteAnnouncement {
   tier: PrivacyTier;
 }
 
+/**
+ * A request of the OpenAI-compatible API, forwarded to an endpoint exactly as the client sent it: only
+ * `model` becomes the endpoint's own, and everything the endpoint answers reaches the client.
+ */
+export interface ForwardedRequest {
+  /** Which OpenAI operation. */
+  operation: 'chat' | 'completion';
+  /** The client's JSON body, unknown fields included. */
+  body: Record<string, unknown>;
+  /** Each chunk of a streamed answer exactly as the endpoint sent it; called before the chunk's text reaches onText. */
+  onChunk?: (chunk: Record<string, unknown>) => void;
+}
+
 /** A chat completion request as drivers receive it. */
 export interface CompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
@@ -53,6 +66,8 @@ export interface CompletionRequest extends SamplingOptions {
   onRoute?: (route: RouteAnnouncement) => void;
   /** Capabilities the request needs beyond what its messages show (images are seen in the messages). */
   needs?: Capability[];
+  /** Set by the OpenAI-compatible API: an endpoint gets this body as it is, instead of the fields above. */
+  forward?: ForwardedRequest;
 }
 
 /** Wall-clock timings of one completion, in milliseconds. */
@@ -91,6 +106,8 @@ export interface CompletionResponse {
   spilledAfter?: DriverErrorData & { entryId: string };
   /** Set when the answer was cut short by a failure after text had streamed. */
   incomplete?: DriverErrorData;
+  /** For a forwarded request that did not stream: the endpoint's whole answer, as it sent it. */
+  raw?: Record<string, unknown>;
 }
 
 /** Vectors for a batch of inputs. */

@@ -4,6 +4,7 @@
  */
 import OpenAI from 'openai';
 import type { ChatCompletionContentPart, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { CompletionCreateParamsStreaming } from 'openai/resources/completions';
 import { CAPABILITIES, type Capability } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
 import type { ChatMessage, CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier, StopReason, Usage } from '../core/types.js';
@@ -121,7 +122,8 @@ export class RemoteDriver implements LlmDriver {
 
   /** The exact size of the JSON body a completion request sends. */
   requestBytes(request: CompletionRequest): number {
-    return Buffer.byteLength(JSON.stringify(this.#body(request)));
+    const body = request.forward ? { ...request.forward.body, model: this.#model } : this.#body(request);
+    return Buffer.byteLength(JSON.stringify(body));
   }
 
   /** Configured rather than probed: compatible servers do not report it consistently. */
@@ -134,10 +136,17 @@ export class RemoteDriver implements LlmDriver {
     return this.#privacyTier;
   }
 
-  /** Streams one completion; a cancel resolves with the partial text, every failure rejects with a DriverError. */
+  /**
+   * Streams one completion; a cancel resolves with the partial text, every failure rejects with a
+   * DriverError. A forwarded request (the OpenAI-compatible API) sends the client's body as it is, with this
+   * endpoint's model, and hands every chunk (or the whole answer) back untouched.
+   */
   async complete(request: CompletionRequest): Promise<CompletionResponse> {
     const started = performance.now();
     const signal = request.signal;
+    const forward = request.forward;
+    const operation = forward?.operation ?? 'chat';
+    const body: Record<string, unknown> = forward ? { ...forward.body, model: this.#model } : this.#body(request);
     let text = '';
     let deltas = 0;
     let firstTextAt: number | null = null;
@@ -152,9 +161,27 @@ export class RemoteDriver implements LlmDriver {
       timings: { timeToFirstTokenMs: firstTextAt === null ? null : firstTextAt - started, totalMs: performance.now() - started },
       stopReason: reason,
     });
+    const read = (chunk: OpenAIObject, delta: unknown): void => {
+      if (typeof chunk.model === 'string' && chunk.model) servedModel = chunk.model;
+      const counted = chunk.usage as { prompt_tokens?: number; completion_tokens?: number } | null | undefined;
+      if (counted) usage = { inputTokens: counted.prompt_tokens ?? 0, outputTokens: counted.completion_tokens ?? 0 };
+      const finishReason = (chunk.choices as Array<{ finish_reason?: string | null }> | undefined)?.[0]?.finish_reason;
+      if (finishReason) stopReason = finishReason === 'length' ? 'length' : 'stop';
+      if (typeof delta === 'string' && delta.length > 0) {
+        firstTextAt ??= performance.now();
+        text += delta;
+        deltas++;
+      }
+    };
 
     if (signal?.aborted) return finish('aborted');
-    const stream = await this.#openStream(request);
+    if (forward && forward.body.stream !== true) {
+      const whole = (await this.#create(operation, body, signal)) as OpenAIObject | null;
+      if (!whole) return finish('aborted');
+      read(whole, firstChoiceText(operation, whole, 'message'));
+      return { ...finish(stopReason), raw: whole };
+    }
+    const stream = (await this.#create(operation, { ...body, stream: true }, signal)) as AsyncIterable<OpenAIObject> & { controller: AbortController } | null;
     if (!stream) return finish('aborted');
 
     // The SDK's timeout stops at the response headers; this watchdog catches a server that goes silent mid-answer.
@@ -174,17 +201,15 @@ export class RemoteDriver implements LlmDriver {
     try {
       for await (const chunk of stream) {
         armIdleTimer();
-        if (chunk.model) servedModel = chunk.model;
-        if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 };
-        const choice = chunk.choices?.[0];
-        const delta = choice?.delta?.content;
-        if (typeof delta === 'string' && delta.length > 0) {
-          firstTextAt ??= performance.now();
-          text += delta;
-          deltas++;
+        const delta = firstChoiceText(operation, chunk, 'delta');
+        read(chunk, delta);
+        if (forward) {
+          forward.onChunk?.(chunk);
+          // Every forwarded chunk has reached the client, text or not (a tool call): the answer has begun.
+          request.onText?.(typeof delta === 'string' ? delta : '');
+        } else if (typeof delta === 'string' && delta.length > 0) {
           request.onText?.(delta);
         }
-        if (choice?.finish_reason) stopReason = choice.finish_reason === 'length' ? 'length' : 'stop';
       }
     } catch (error) {
       if (signal?.aborted) return finish('aborted');
@@ -223,7 +248,7 @@ export class RemoteDriver implements LlmDriver {
     }
   }
 
-  #body(request: CompletionRequest): ChatCompletionCreateParamsStreaming {
+  #body(request: CompletionRequest): Record<string, unknown> {
     const body: ChatCompletionCreateParamsStreaming = {
       model: this.#model,
       messages: request.messages.map(toOpenAIMessage),
@@ -233,17 +258,21 @@ export class RemoteDriver implements LlmDriver {
     if (request.temperature !== undefined) body.temperature = request.temperature;
     if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
     if (request.seed !== undefined) body.seed = request.seed;
-    return body;
+    return { ...body };
   }
 
-  /** Opens the stream, retrying only 429s (nothing has streamed yet, so a retry cannot duplicate text); null when cancelled. */
-  async #openStream(request: CompletionRequest) {
-    const body = this.#body(request);
-    const signal = request.signal;
-
+  /**
+   * Sends one request (a stream when the body says so), retrying only 429s: nothing has reached the caller
+   * yet, so a retry cannot duplicate text. Null when cancelled.
+   */
+  async #create(operation: 'chat' | 'completion', body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<unknown> {
+    const options = signal ? { signal } : {};
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#client.chat.completions.create(body, signal ? { signal } : {});
+        // The body goes as the caller built it: the SDK sends unknown fields along unchanged.
+        return operation === 'chat'
+          ? await this.#client.chat.completions.create(body as unknown as ChatCompletionCreateParamsStreaming, options)
+          : await this.#client.completions.create(body as unknown as CompletionCreateParamsStreaming, options);
       } catch (error) {
         if (signal?.aborted) return null;
         const mapped = this.#mapError(error);
@@ -258,6 +287,16 @@ export class RemoteDriver implements LlmDriver {
   #mapError(error: unknown): DriverError {
     return mapRemoteError(error, this.#errorContext);
   }
+}
+
+/** A response or chunk as the endpoint sent it: read defensively, passed on whole. */
+type OpenAIObject = Record<string, unknown>;
+
+/** The text of the first choice: a chat delta's or message's content, or a legacy completion's text. */
+function firstChoiceText(operation: 'chat' | 'completion', object: OpenAIObject, field: 'delta' | 'message'): unknown {
+  const choice = (object.choices as Array<Record<string, unknown>> | undefined)?.[0];
+  if (!choice) return undefined;
+  return operation === 'completion' ? choice.text : (choice[field] as { content?: unknown } | undefined)?.content;
 }
 
 function timeoutError(ctx: RemoteErrorContext): DriverError {

@@ -1,8 +1,10 @@
 /**
- * The OpenAI-compatible API over the route: `POST /v1/chat/completions` (streaming or not) and
- * `GET /v1/models`. Any OpenAI client can point its base URL here and get local-first answers; the `model`
- * field and the X-Spillway-* headers say who really answered: the kind of entry (`local` or `remote`), its
- * id, and how far the request travelled.
+ * The OpenAI-compatible API over the route: `POST /v1/chat/completions` (streaming or not), `GET
+ * /v1/models` and `GET /v1/models/{id}`. Any OpenAI client can point its base URL here and get local-first
+ * answers. A request that an endpoint answers reaches it as the client sent it (only `model` becomes the
+ * endpoint's), and everything the endpoint sends back reaches the client. The `model` field and the
+ * X-Spillway-* headers say who really answered: the kind of entry (`local` or `remote`), its id, and how far
+ * the request travelled.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,6 +13,7 @@ import type { OpenAIService } from '../services/openai-service.js';
 import { BodyError, readBody, sendJson } from './http-util.js';
 import {
   chatCompletionBody,
+  chatNeeds,
   chunkBody,
   completionBody,
   finishReason,
@@ -20,15 +23,26 @@ import {
   openAIError,
   toChatMessages,
   usageChunkBody,
+  type ChatCompletionBody,
   type MappedFailure,
 } from './openai-format.js';
 import { openEventStream, writeEvent } from './sse.js';
+
+const MODEL_PATH = /^\/v1\/models\/(.+)$/;
 
 /** Answers one request under /v1. */
 export async function handleOpenAI(req: IncomingMessage, res: ServerResponse, path: string, openai: OpenAIService): Promise<void> {
   if (path === '/v1/models') {
     if (req.method !== 'GET') return methodNotAllowed(res, 'GET');
-    return sendJson(res, 200, { object: 'list', data: listModels(openai) });
+    return sendJson(res, 200, { object: 'list', data: openai.models().map(modelObject) });
+  }
+  const modelPath = MODEL_PATH.exec(path);
+  if (modelPath) {
+    if (req.method !== 'GET') return methodNotAllowed(res, 'GET');
+    const id = safeDecode(modelPath[1]!);
+    const model = id === null ? null : openai.model(id);
+    if (!model) return sendJson(res, 404, openAIError(404, `The model "${id ?? modelPath[1]}" does not exist here.`, 'model_not_found', 'model'));
+    return sendJson(res, 200, modelObject(model));
   }
   if (path === '/v1/chat/completions') {
     if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
@@ -41,8 +55,16 @@ function methodNotAllowed(res: ServerResponse, allow: string): void {
   sendJson(res, 405, openAIError(405, `Use ${allow} for this endpoint.`, 'method_not_allowed'), { allow });
 }
 
-function listModels(openai: OpenAIService) {
-  return openai.models().map((model) => ({ id: model.id, object: 'model', created: 0, owned_by: model.ownedBy }));
+function modelObject(model: { id: string; ownedBy: string }) {
+  return { id: model.id, object: 'model', created: 0, owned_by: model.ownedBy };
+}
+
+function safeDecode(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
 }
 
 /** Who answered, as headers: the kind of entry, its id, and the tier of where the request went. */
@@ -54,20 +76,31 @@ function answerHeaders(who: Pick<RouteAnnouncement, 'entryId' | 'entryKind' | 't
   };
 }
 
-async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai: OpenAIService): Promise<void> {
+/** Reads and parses a JSON body; on failure the error answer has been sent and null is returned. */
+async function readJson(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | null> {
   let raw: string;
   try {
     raw = await readBody(req);
   } catch (error) {
     const status = error instanceof BodyError ? error.status : 400;
-    return sendJson(res, status, openAIError(status, error instanceof Error ? error.message : 'Unreadable body.'));
+    sendJson(res, status, openAIError(status, error instanceof Error ? error.message : 'Unreadable body.'));
+    return null;
   }
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    return sendJson(res, 400, openAIError(400, 'The request body is not valid JSON.', 'invalid_json'));
+    sendJson(res, 400, openAIError(400, 'The request body is not valid JSON.', 'invalid_json'));
+    return null;
   }
+  if (typeof json === 'object' && json !== null && !Array.isArray(json)) return json as Record<string, unknown>;
+  sendJson(res, 400, openAIError(400, 'The request body must be a JSON object.', 'invalid_json'));
+  return null;
+}
+
+async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai: OpenAIService): Promise<void> {
+  const json = await readJson(req, res);
+  if (!json) return;
   const parsed = chatCompletionBody.safeParse(json);
   if (!parsed.success) return sendJson(res, 400, invalidBodyError(parsed.error));
   const body = parsed.data;
@@ -81,20 +114,23 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai
   const request: CompletionRequest = {
     messages: toChatMessages(body),
     signal: controller.signal,
+    needs: chatNeeds(body),
+    // An endpoint gets the client's own body, unknown fields included.
+    forward: { operation: 'chat', body: json },
     ...(maxTokens == null ? {} : { maxTokens }),
     ...(body.temperature == null ? {} : { temperature: body.temperature }),
     ...(body.seed == null ? {} : { seed: body.seed }),
   };
-  if (body.stream) return streamCompletion(res, openai, request, body.stream_options?.include_usage === true);
+  if (body.stream) return streamCompletion(res, openai, request, body);
 
-  const id = `chatcmpl-${randomUUID()}`;
-  const created = Math.floor(Date.now() / 1000);
   let failure: MappedFailure | null;
   try {
-    const response = await openai.complete(request);
+    const response = await openai.complete(request, body.model);
     if (controller.signal.aborted) return;
     failure = incompleteFailure(response);
-    if (!failure) return sendJson(res, 200, completionBody(id, created, response), answerHeaders(response));
+    // An endpoint's whole answer goes back as it sent it: tool calls, logprobs, refusals, reasoning, usage details.
+    const answer = response.raw ?? completionBody(`chatcmpl-${randomUUID()}`, Math.floor(Date.now() / 1000), response);
+    if (!failure) return sendJson(res, 200, answer, answerHeaders(response));
   } catch (error) {
     if (controller.signal.aborted) return;
     failure = mapFailure(error);
@@ -103,15 +139,12 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai
 }
 
 /**
- * Streams chunks as the router produces text. Headers wait for the first text (or the end): only then is
- * it known whether the local model answered or the request spilled over, and the header must say so.
+ * Streams the answer. Headers wait for the first output (or the end): only then is it known which entry
+ * answers, and the headers must say so. The local model's text becomes chunks here; an endpoint's chunks
+ * pass through as it sent them.
  */
-async function streamCompletion(
-  res: ServerResponse,
-  openai: OpenAIService,
-  request: CompletionRequest,
-  includeUsage: boolean,
-): Promise<void> {
+async function streamCompletion(res: ServerResponse, openai: OpenAIService, request: CompletionRequest, body: ChatCompletionBody): Promise<void> {
+  const includeUsage = body.stream_options?.include_usage === true;
   const id = `chatcmpl-${randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
   let model = '';
@@ -120,21 +153,35 @@ async function streamCompletion(
     started = true;
     model = knownModel;
     openEventStream(res, answerHeaders(who));
-    writeEvent(res, chunkBody(id, created, model, { role: 'assistant', content: '' }, null, includeUsage));
   };
-  // The router says which entry it hands the request to before that entry streams; until the end only
-  // the configured model name is known, and the last chunks carry the name the server reported.
+  // The router says which entry it hands the request to before that entry streams; until the end only the
+  // configured model name is known, and the last chunks carry the name the entry reported.
   let route: RouteAnnouncement = { entryId: 'local', entryKind: 'local', model: '', tier: 'sovereign' };
-  const completion = openai.complete({
-    ...request,
-    onRoute: (r) => {
-      route = r;
+  const completion = openai.complete(
+    {
+      ...request,
+      forward: {
+        ...request.forward!,
+        onChunk: (chunk) => {
+          if (!started) start(route, route.model);
+          writeEvent(res, chunk);
+        },
+      },
+      onRoute: (r) => {
+        route = r;
+      },
+      onText: (text) => {
+        // An endpoint's chunks were written as they came; only the local model's text is made into chunks.
+        if (route.entryKind === 'remote' || text === '') return;
+        if (!started) {
+          start(route, route.model);
+          writeEvent(res, chunkBody(id, created, model, { role: 'assistant', content: '' }, null, includeUsage));
+        }
+        writeEvent(res, chunkBody(id, created, model, { content: text }, null, includeUsage));
+      },
     },
-    onText: (text) => {
-      if (!started) start(route, route.model);
-      writeEvent(res, chunkBody(id, created, model, { content: text }, null, includeUsage));
-    },
-  });
+    body.model,
+  );
 
   const fail = (failure: MappedFailure): void => {
     if (!started) return sendJson(res, failure.status, failure.body, failure.headers);
@@ -142,7 +189,7 @@ async function streamCompletion(
     writeEvent(res, failure.body);
     res.end();
   };
-  let response;
+  let response: CompletionResponse;
   try {
     response = await completion;
   } catch (error) {
@@ -152,7 +199,16 @@ async function streamCompletion(
   if (request.signal?.aborted) return void res.end();
   const failure = incompleteFailure(response);
   if (failure) return fail(failure);
-  if (!started) start(response, response.model);
+  if (response.entryKind === 'remote') {
+    // The endpoint sent its own finish and usage chunks.
+    if (!started) start(response, response.model);
+    writeEvent(res, '[DONE]');
+    return void res.end();
+  }
+  if (!started) {
+    start(response, response.model);
+    writeEvent(res, chunkBody(id, created, response.model, { role: 'assistant', content: '' }, null, includeUsage));
+  }
   writeEvent(res, chunkBody(id, created, response.model, {}, finishReason(response.stopReason), includeUsage));
   if (includeUsage) writeEvent(res, usageChunkBody(id, created, response));
   writeEvent(res, '[DONE]');

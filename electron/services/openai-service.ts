@@ -1,33 +1,80 @@
 /**
- * What the OpenAI-compatible API (/v1) may do with the route: list the models of its entries and answer
- * requests under the app's strategy and ceiling. It never asks for consent (no person is there to ask);
- * every request that leaves this computer is still recorded in the egress ledger, as `api`.
+ * What the OpenAI-compatible API (/v1) may do with the route: list the models of its entries (and `auto`),
+ * pick the entry a request names by its model, and answer under the app's strategy and ceiling. It never
+ * asks for consent (no person is there to ask); every request that leaves this computer is still recorded
+ * in the egress ledger, as `api`.
  */
+import { basename } from 'node:path';
+import type { RouteEntryInfo } from '../contract/index.js';
+import { DriverError } from '../core/errors.js';
 import type { CompletionRequest, CompletionResponse } from '../core/types.js';
 import type { RouterService } from './router-service.js';
+
+/** The model name that leaves the choice of entry to the route. */
+export const AUTO_MODEL = 'auto';
 
 /** A model of the route as `GET /v1/models` lists it. */
 export interface ApiModel {
   id: string;
-  /** The entry serving it: `local`, or an endpoint's id. */
-  entryId: string;
-  /** Who serves it: `local`, or the endpoint's host. */
+  /** The entry serving it: `local`, or an endpoint's id; null for `auto`. */
+  entryId: string | null;
+  /** Who serves it: `local`, the endpoint's host, or `spillway` for `auto`. */
   ownedBy: string;
 }
 
 export class OpenAIService {
   constructor(private readonly routing: RouterService) {}
 
-  /** The model of each entry the app's strategy and ceiling allow, in route order. */
+  /**
+   * The model of each entry the app's strategy and ceiling allow, in route order, then `auto`. The local
+   * model is listed by its file name, which does not change when it loads (its answers report the name
+   * inside the file, which is accepted too).
+   */
   models(): ApiModel[] {
-    const state = this.routing.state();
-    return state.route
-      .filter((entry) => entry.excluded === undefined && !(entry.kind === 'local' && this.routing.engineStatus().state === 'no-model'))
-      .map((entry) => ({ id: entry.model, entryId: entry.id, ownedBy: entry.host ?? 'local' }));
+    const listed = this.entries()
+      .filter((entry) => entry.excluded === undefined)
+      .map((entry) => ({ id: this.idOf(entry), entryId: entry.id, ownedBy: entry.host ?? 'local' }));
+    return [...listed, { id: AUTO_MODEL, entryId: null, ownedBy: 'spillway' }];
   }
 
-  /** Answers one chat completion under the app's strategy and ceiling. */
-  complete(request: CompletionRequest): Promise<CompletionResponse> {
-    return this.routing.route(request);
+  /** The listed model with this id (or the local model's own name), or null. */
+  model(id: string): ApiModel | null {
+    const models = this.models();
+    const local = this.entries().find((entry) => entry.kind === 'local' && entry.excluded === undefined && entry.model === id);
+    return models.find((model) => model.id === id) ?? (local ? (models.find((model) => model.entryId === local.id) ?? null) : null);
+  }
+
+  /**
+   * Answers one chat completion under the app's strategy and ceiling. A `model` naming a listed model goes
+   * to that model's entry (still under the ceiling); `auto`, or none, leaves the choice to the route.
+   */
+  async complete(request: CompletionRequest, model: string | null | undefined): Promise<CompletionResponse> {
+    const entryId = this.entryFor(model);
+    return this.routing.route(request, entryId === null ? {} : { entryId });
+  }
+
+  /** The entry a model name selects (null: the route decides); throws model_not_found as OpenAI does for an unknown one. */
+  entryFor(model: string | null | undefined): string | null {
+    if (model === undefined || model === null || model === '' || model === AUTO_MODEL) return null;
+    const listed = this.model(model);
+    if (listed) return listed.entryId;
+    const entry = this.entries().find((e) => e.model === model);
+    if (entry?.excluded === 'strategy') {
+      throw new DriverError('model_not_found', `The model "${model}" is served by ${entry.name}, which the current strategy does not use.`);
+    }
+    // Beyond the ceiling: routed there anyway, so the refusal says which entry was kept from the request and why.
+    if (entry) return entry.id;
+    throw new DriverError('model_not_found', `The model "${model}" does not exist here. GET /v1/models lists the models you can use, and "auto" lets the route choose.`);
+  }
+
+  private idOf(entry: RouteEntryInfo): string {
+    const path = entry.kind === 'local' ? this.routing.engineStatus().modelPath : null;
+    return path ? basename(path).replace(/\.gguf$/i, '') : entry.model;
+  }
+
+  private entries(): RouteEntryInfo[] {
+    const state = this.routing.state();
+    const hasLocalModel = this.routing.engineStatus().state !== 'no-model';
+    return state.route.filter((entry) => entry.kind !== 'local' || hasLocalModel);
   }
 }

@@ -54,7 +54,7 @@ describe('local first with a working local model', () => {
   });
 
   test('the OpenAI SDK gets a whole answer from the local model, with usage and its name', slow, async () => {
-    const { data, response } = await sdk(server).chat.completions.create({ model: 'whatever', messages: hello }).withResponse();
+    const { data, response } = await sdk(server).chat.completions.create({ model: 'auto', messages: hello }).withResponse();
     assert.equal(data.choices[0]?.message.content, ANSWER);
     assert.equal(data.choices[0]?.finish_reason, 'stop');
     assert.equal(data.model, 'answer-model');
@@ -66,7 +66,7 @@ describe('local first with a working local model', () => {
   });
 
   test('the OpenAI SDK streams the answer, ending with a usage chunk', async () => {
-    const stream = await sdk(server).chat.completions.create({ model: 'whatever', messages: hello, stream: true, stream_options: { include_usage: true } });
+    const stream = await sdk(server).chat.completions.create({ model: 'auto', messages: hello, stream: true, stream_options: { include_usage: true } });
     let text = '';
     let usage: OpenAI.CompletionUsage | null | undefined;
     const names = new Set<string>();
@@ -95,21 +95,21 @@ describe('local first with a working local model', () => {
 
   test('/v1/models lists the local model and the cloud model', async () => {
     const list = await sdk(server).models.list();
-    assert.deepEqual(list.data.map((m) => m.id), ['answer-model', 'cloud-model']);
+    assert.deepEqual(list.data.map((m) => m.id), ['answer', 'cloud-model', 'auto']);
   });
 
   test('bad bodies get OpenAI-style 400s naming the field', async () => {
     const client = sdk(server);
     const cases: Array<[unknown, string]> = [
       [{ messages: [] }, 'messages'],
-      [{ messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].role'],
+      [{ messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role'],
       [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: '' } }] }] }, 'messages[0].content[0].image_url.url'],
       [{ messages: hello, temperature: 5 }, 'temperature'],
       [{ messages: hello, max_tokens: 0 }, 'max_tokens'],
       [{ messages: hello, n: 2 }, 'n'],
     ];
     for (const [body, param] of cases) {
-      await assert.rejects(client.chat.completions.create({ model: 'm', ...(body as object) } as never), (error: unknown) => {
+      await assert.rejects(client.chat.completions.create({ model: 'auto', ...(body as object) } as never), (error: unknown) => {
         assert.ok(error instanceof OpenAI.BadRequestError, String(error));
         assert.equal(error.param, param);
         assert.equal(error.type, 'invalid_request_error');
@@ -162,7 +162,7 @@ describe('local first with a working local model', () => {
 
   test('settings:set with a bad value answers INVALID_ARGUMENT naming the field', async () => {
     const { status, result } = await postApi(server, 'settings:set', { patch: { endpoints: [endpoint('not a url', 'm')] } });
-    assert.equal(status, 200);
+    assert.equal(status, 400);
     assert.equal(result.ok, false);
     assert.ok(!result.ok);
     assert.equal(result.error.code, 'INVALID_ARGUMENT');
@@ -189,7 +189,7 @@ describe('routing through the API', () => {
     const services = await h.makeServices({ routing: { strategy: 'cloud-only' }, local: { modelPath: models.answer } });
     const server = await h.serve(services);
     h.cloud.setResponseModel('cloud-model-2025');
-    const { data, response } = await sdk(server).chat.completions.create({ model: 'x', messages: hello }).withResponse();
+    const { data, response } = await sdk(server).chat.completions.create({ model: 'auto', messages: hello }).withResponse();
     assert.equal(data.choices[0]?.message.content, CLOUD_REPLY);
     assert.equal(data.model, 'cloud-model-2025');
     assert.equal(response.headers.get('x-spillway-driver'), 'remote');
@@ -205,7 +205,7 @@ describe('routing through the API', () => {
 
   test('local only with a broken model fails and the cloud receives nothing', slow, async () => {
     const server = await h.serve(await h.makeServices({ routing: { strategy: 'local-only' }, local: { modelPath: models.badMagic } }));
-    await assert.rejects(sdk(server).chat.completions.create({ model: 'x', messages: hello }), (error: unknown) => {
+    await assert.rejects(sdk(server).chat.completions.create({ model: 'auto', messages: hello }), (error: unknown) => {
       assert.ok(error instanceof OpenAI.APIError, String(error));
       assert.equal(error.status, 502);
       assert.match(error.message, /Not a GGUF/);
@@ -223,7 +223,7 @@ describe('routing through the API', () => {
     assert.equal(streamed.response.headers.get('x-spillway-driver'), 'remote');
     assert.equal(streamed.text, CLOUD_REPLY);
     assert.ok(streamed.chunks.at(-1)?.usage?.completion_tokens > 0);
-    const { data, response } = await sdk(server).chat.completions.create({ model: 'x', messages: hello }).withResponse();
+    const { data, response } = await sdk(server).chat.completions.create({ model: 'auto', messages: hello }).withResponse();
     assert.equal(data.choices[0]?.message.content, CLOUD_REPLY);
     assert.equal(data.model, 'cloud-model');
     assert.equal(response.headers.get('x-spillway-driver'), 'remote');
@@ -242,7 +242,7 @@ describe('routing through the API', () => {
       ],
     });
     const server = await h.serve(services);
-    const { data, response } = await sdk(server).chat.completions.create({ model: 'x', messages: image as never }).withResponse();
+    const { data, response } = await sdk(server).chat.completions.create({ model: 'auto', messages: image as never }).withResponse();
     assert.equal(data.choices[0]?.message.content, CLOUD_REPLY);
     assert.equal(response.headers.get('x-spillway-endpoint'), 'vision');
     assert.equal(h.cloud.chatRequests().length, 1, 'the LAN model that reads no images was never asked');
@@ -250,11 +250,11 @@ describe('routing through the API', () => {
     assert.equal(sent.model, 'vision-model');
     assert.deepEqual(sent.messages[0].content[1], { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }, 'the image part is forwarded');
     // A text request still starts on the local model.
-    const text = await sdk(server).chat.completions.create({ model: 'x', messages: hello }).withResponse();
+    const text = await sdk(server).chat.completions.create({ model: 'auto', messages: hello }).withResponse();
     assert.equal(text.response.headers.get('x-spillway-endpoint'), 'local');
 
     const localOnly = await h.serve(await h.makeServices({ routing: { strategy: 'local-only' }, local: { modelPath: models.answer } }));
-    await assert.rejects(sdk(localOnly).chat.completions.create({ model: 'x', messages: image as never }), (error: unknown) => {
+    await assert.rejects(sdk(localOnly).chat.completions.create({ model: 'auto', messages: image as never }), (error: unknown) => {
       assert.ok(error instanceof OpenAI.BadRequestError, String(error));
       assert.equal(error.code, 'unsupported');
       assert.match(error.message, /needs an entry that can read images, and local only allows none: The local model cannot read images/);
@@ -273,13 +273,13 @@ describe('failures through the API', () => {
   test('driver failures become OpenAI errors with the matching HTTP status', async () => {
     const client = sdk(server);
     h.cloud.failNext({ status: 429, headers: { 'retry-after': '30' } });
-    await assert.rejects(client.chat.completions.create({ model: 'x', messages: hello }).withResponse(), (error: unknown) => {
+    await assert.rejects(client.chat.completions.create({ model: 'auto', messages: hello }).withResponse(), (error: unknown) => {
       assert.ok(error instanceof OpenAI.RateLimitError, String(error));
       assert.equal(error.headers?.get('retry-after'), '30');
       return true;
     });
     h.cloud.failNext({ status: 401 });
-    await assert.rejects(client.chat.completions.create({ model: 'x', messages: hello }), OpenAI.AuthenticationError);
+    await assert.rejects(client.chat.completions.create({ model: 'auto', messages: hello }), OpenAI.AuthenticationError);
   });
 
   test('a failure after streaming started ends the stream with an error event', async () => {
