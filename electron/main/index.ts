@@ -4,12 +4,15 @@
  * wires lives in a file that takes Electron objects as parameters and is tested without Electron.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, safeStorage, session, shell, utilityProcess } from 'electron';
 import type { PublicSettings } from '../contract/index.js';
 import { startServer } from '../server/http-server.js';
 import { AppServices } from '../services/app-services.js';
+import { acquireDataLock, type DataLock, DataLockError } from '../services/data-lock.js';
+import { defaultDataDir } from '../services/paths.js';
+import { sessionDataDir } from './folders.js';
 import { utilityHostLauncher } from './host-launcher.js';
 import { registerIpc, trustedFrameCheck } from './ipc.js';
 import { LocalServer } from './local-server.js';
@@ -27,12 +30,12 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 let mainWindow: BrowserWindow | null = null;
 let services: AppServices | null = null;
 
-// Pin the data directory to the product name: otherwise `npm start` (package name `spillway`) and the
-// packaged app (productName `Spillway`) would keep separate settings on case-sensitive file systems.
-// SPILLWAY_DATA_DIR points it elsewhere (the e2e smoke test, portable setups). Set before the
-// single-instance lock, which lives in this directory.
-const dataDirOverride = process.env.SPILLWAY_DATA_DIR;
-app.setPath('userData', dataDirOverride ? resolve(dataDirOverride) : join(app.getPath('appData'), 'Spillway'));
+// The same data folder as headless mode (SPILLWAY_DATA_DIR points both elsewhere), so `npm start`, the
+// packaged app and `npm run serve` share settings and conversations; Chromium's caches go to the cache
+// folder. Set before the single-instance lock, which lives in the data folder.
+const dataDir = defaultDataDir();
+app.setPath('userData', dataDir);
+app.setPath('sessionData', sessionDataDir(dataDir));
 
 if (!app.requestSingleInstanceLock()) {
   // Two instances would write the same settings and conversation files.
@@ -53,9 +56,19 @@ if (!app.requestSingleInstanceLock()) {
 
 async function start(): Promise<void> {
   await app.whenReady();
+  // The single-instance lock keeps a second window away; this one keeps `npm run serve` on the same
+  // folder from writing alongside.
+  let dataLock: DataLock;
+  try {
+    dataLock = acquireDataLock(dataDir, 'desktop');
+  } catch (error) {
+    if (!(error instanceof DataLockError)) throw error;
+    dialog.showErrorBox('Spillway is already running', `Spillway cannot start: ${error.message}`);
+    app.exit(1);
+    return;
+  }
   hardenSession(session.defaultSession);
 
-  const dataDir = app.getPath('userData');
   const warnings: string[] = [];
   const secrets = await SafeStorageSecretStore.open(join(dataDir, 'secrets.json'), safeStorage, { warn: (message) => warnings.push(message) });
   const hfToken = await SafeStorageSecretStore.open(join(dataDir, 'hf-token.json'), safeStorage, { warn: (message) => warnings.push(message) });
@@ -107,6 +120,7 @@ async function start(): Promise<void> {
     void Promise.race([clean, timeout]).finally(() => {
       clearTimeout(timer);
       unregisterIpc();
+      dataLock.release();
       app.exit(0);
     });
   });

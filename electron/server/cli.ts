@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineStatus } from '../contract/index.js';
 import { AppServices } from '../services/app-services.js';
+import { acquireDataLock, DataLockError } from '../services/data-lock.js';
 import { MemorySecretStore } from '../services/secret-store.js';
 import { HELP_TEXT, parseServeArgs, REMOTE_KEY_ENV, STRATEGIES, UsageError, type ServeConfig } from './cli-args.js';
 import { startServer, type RunningServer } from './http-server.js';
@@ -33,6 +34,15 @@ async function main(argv: string[]): Promise<number | null> {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`spillway serve: ${error.message}.\nRun with --help to see the options.\n`);
     return 2;
+  }
+
+  // One writer per data folder (defaultDataDir, shared with the desktop app, which may be running).
+  try {
+    acquireDataLock(config.dataDir, 'headless');
+  } catch (error) {
+    if (!(error instanceof DataLockError)) throw error;
+    process.stderr.write(`spillway serve: ${error.message}\n`);
+    return 1;
   }
 
   const remoteKey = process.env[REMOTE_KEY_ENV]?.trim() || null;

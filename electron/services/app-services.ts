@@ -18,6 +18,7 @@ import { ModelService } from './models/model-service.js';
 import { MemorySecretStore } from './secret-store.js';
 import { EventHub, type EventListener } from './event-hub.js';
 import { RouterService } from './router-service.js';
+import { defaultModelsDir } from './paths.js';
 import { parseRequest } from './schemas.js';
 import type { SecretStore } from './secret-store.js';
 import { mergeSettings, SettingsStore } from './settings-store.js';
@@ -94,7 +95,7 @@ export class AppServices {
       updateSettings: (patch) => services!.updateSettings(patch),
       modelsDir: () => services!.modelsDir(),
     });
-    const modelsDir = mergeSettings(settingsStore.get(), options.overrides ?? {}).models.dir ?? join(options.dataDir, 'models');
+    const modelsDir = mergeSettings(settingsStore.get(), options.overrides ?? {}).models.dir ?? defaultModelsDir(options.dataDir);
     await mkdir(modelsDir, { recursive: true });
     const downloads = new DownloadService({
       events,
