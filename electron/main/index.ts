@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, safeStorage, session, shell, utilityProcess } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, powerMonitor, safeStorage, session, shell, utilityProcess } from 'electron';
 import type { PublicSettings } from '../contract/index.js';
 import { startServer } from '../server/http-server.js';
 import { AppServices } from '../services/app-services.js';
@@ -15,7 +15,9 @@ import { defaultDataDir } from '../services/paths.js';
 import { sessionDataDir } from './folders.js';
 import { utilityHostLauncher } from './host-launcher.js';
 import { registerIpc, trustedFrameCheck } from './ipc.js';
+import { cleanExit, endOnQuitAndShutdown, endOnSessionEnd } from './lifecycle.js';
 import { LocalServer } from './local-server.js';
+import { appMenuTemplate } from './menu.js';
 import { SafeStorageSecretStore } from './secrets.js';
 import { appPageMatcher, hardenSession, hardenWebContents } from './security.js';
 import { createMainWindow } from './window.js';
@@ -29,6 +31,7 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 let mainWindow: BrowserWindow | null = null;
 let services: AppServices | null = null;
+let shutdown: (() => Promise<void>) | null = null;
 
 // The same data folder as headless mode (SPILLWAY_DATA_DIR points both elsewhere), so `npm start`, the
 // packaged app and `npm run serve` share settings and conversations; Chromium's caches go to the cache
@@ -68,6 +71,7 @@ async function start(): Promise<void> {
     return;
   }
   hardenSession(session.defaultSession);
+  Menu.setApplicationMenu(Menu.buildFromTemplate(appMenuTemplate(process.platform, { packaged: app.isPackaged })));
 
   const warnings: string[] = [];
   const secrets = await SafeStorageSecretStore.open(join(dataDir, 'secrets.json'), safeStorage, { warn: (message) => warnings.push(message) });
@@ -106,24 +110,16 @@ async function start(): Promise<void> {
   });
   void localServer.apply(appServices.settings().server);
 
-  let quitting = false;
-  app.on('before-quit', (event) => {
-    if (quitting) return;
-    // Hold the quit once: answers are cancelled and their partial text saved, the host stopped, files flushed.
-    event.preventDefault();
-    quitting = true;
-    const clean = Promise.allSettled([localServer.stop(), appServices.shutdown()]);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise((resolve) => {
-      timer = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS);
-    });
-    void Promise.race([clean, timeout]).finally(() => {
-      clearTimeout(timer);
+  shutdown = cleanExit({
+    stop: () => Promise.allSettled([localServer.stop(), appServices.shutdown()]),
+    exit: (code) => {
       unregisterIpc();
       dataLock.release();
-      app.exit(0);
-    });
+      app.exit(code);
+    },
+    timeoutMs: SHUTDOWN_TIMEOUT_MS,
   });
+  endOnQuitAndShutdown(app, powerMonitor, shutdown);
 
   app.on('activate', () => {
     if (!mainWindow) openWindow();
@@ -139,6 +135,7 @@ function openWindow(): void {
   }
   const window = createMainWindow(BrowserWindow, preloadPath);
   mainWindow = window;
+  if (shutdown) endOnSessionEnd(window, shutdown);
   window.on('closed', () => {
     if (mainWindow === window) mainWindow = null;
   });
