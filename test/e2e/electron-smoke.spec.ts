@@ -29,6 +29,7 @@ import { apiName, CHANNELS, type Events, type SpillwayApi } from '../../electron
 import { LOCK_FILE } from '../../electron/services/data-lock.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
 import { expectedAnswer, writeBigramModel } from '../fixtures/gguf-writer.js';
+import { isRunning, until } from '../fixtures/processes.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const REPLY = 'Hello from the fake cloud.';
@@ -120,24 +121,6 @@ function descendants(pid: number): Array<{ pid: number; command: string }> {
 
 /** The utilityProcess running Node (the inference host) under main. */
 const inferenceHosts = (mainPid: number): number[] => descendants(mainPid).filter((child) => child.command.includes('node.mojom.NodeService')).map((child) => child.pid);
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return condition();
-}
 
 type ChatOutcome = { error: unknown } | { done: Events['chat:done']; streamed: string; stored: unknown };
 

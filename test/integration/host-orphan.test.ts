@@ -7,28 +7,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { isRunning, until } from '../fixtures/processes.js';
 
 const HOST = fileURLToPath(new URL('../../electron/inference/host.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const spawned: number[] = [];
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return condition();
-}
 
 /** A parent that starts the host without an IPC channel, passing its own pid, and prints the host's pid. */
 async function parentWithHost(): Promise<{ parent: ChildProcess; hostPid: number }> {
