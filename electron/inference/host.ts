@@ -90,5 +90,25 @@ function onRequest(raw: unknown): void {
 if (parentPort) parentPort.on('message', (event) => onRequest(event.data));
 else process.on('message', onRequest);
 
-// The parent going away must not leave a model resident in memory.
+// The parent going away must not leave a model resident in memory. A forked child learns it from its IPC
+// channel ('disconnect'); a utilityProcess has no such event, so its parent's pid (passed by
+// electron/main/host-launcher.ts, else process.ppid) is checked every second: once that process is
+// gone, or this one was handed to another parent, the host exits.
 process.on('disconnect', () => process.exit(0));
+const PARENT_CHECK_MS = 1000;
+const parentPidArg = process.argv.indexOf('--parent-pid');
+const parentPid = parentPidArg >= 0 ? Number(process.argv[parentPidArg + 1]) : process.ppid;
+const firstPpid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== firstPpid || !isRunning(parentPid)) process.exit(0);
+}, PARENT_CHECK_MS);
+
+function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -18,7 +18,8 @@ const STDERR_DRAIN_MS = 250;
 export function utilityHostLauncher(fork: UtilityFork, entry = hostEntryPath()): HostLauncher {
   return () => {
     // stderr is piped because llama.cpp prints the failed assertion there right before it aborts.
-    const child = fork(entry, [], { serviceName: 'Spillway inference', stdio: ['ignore', 'ignore', 'pipe'] });
+    // The host watches this pid: a utilityProcess gets no 'disconnect' when main dies (see host.ts).
+    const child = fork(entry, ['--parent-pid', String(process.pid)], { serviceName: 'Spillway inference', stdio: ['ignore', 'ignore', 'pipe'] });
     let exited = false;
     let stderrTail = '';
     child.stderr?.setEncoding('utf8');

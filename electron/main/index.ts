@@ -4,16 +4,21 @@
  * wires lives in a file that takes Electron objects as parameters and is tested without Electron.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, safeStorage, session, shell, utilityProcess } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, powerMonitor, safeStorage, session, shell, utilityProcess } from 'electron';
 import { startServer } from '../server/http-server.js';
 import { createServices, type Services } from '../services/app-services.js';
+import { acquireDataLock, type DataLock, DataLockError } from '../services/data-lock.js';
+import { defaultDataDir } from '../services/paths.js';
 import { MIGRATED_ENDPOINT_ID } from '../services/settings-migration.js';
 import { HF_TOKEN } from '../services/settings-service.js';
+import { sessionDataDir } from './folders.js';
 import { utilityHostLauncher } from './host-launcher.js';
 import { registerIpc, trustedFrameCheck } from './ipc.js';
+import { cleanExit, endOnQuitAndShutdown, endOnSessionEnd } from './lifecycle.js';
 import { LocalServer } from './local-server.js';
+import { appMenuTemplate } from './menu.js';
 import { SafeStorageSecretStore } from './secrets.js';
 import { appPageMatcher, hardenSession, hardenWebContents } from './security.js';
 import { createMainWindow } from './window.js';
@@ -27,13 +32,14 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 let mainWindow: BrowserWindow | null = null;
 let services: Services | null = null;
+let shutdown: (() => Promise<void>) | null = null;
 
-// Pin the data directory to the product name: otherwise `npm start` (package name `spillway`) and the
-// packaged app (productName `Spillway`) would keep separate settings on case-sensitive file systems.
-// SPILLWAY_DATA_DIR points it elsewhere (the e2e smoke test, portable setups). Set before the
-// single-instance lock, which lives in this directory.
-const dataDirOverride = process.env.SPILLWAY_DATA_DIR;
-app.setPath('userData', dataDirOverride ? resolve(dataDirOverride) : join(app.getPath('appData'), 'Spillway'));
+// The same data folder as headless mode (SPILLWAY_DATA_DIR points both elsewhere), so `npm start`, the
+// packaged app and `npm run serve` share settings and conversations; Chromium's caches go to the cache
+// folder. Set before the single-instance lock, which lives in the data folder.
+const dataDir = defaultDataDir();
+app.setPath('userData', dataDir);
+app.setPath('sessionData', sessionDataDir(dataDir));
 
 if (!app.requestSingleInstanceLock()) {
   // Two instances would write the same settings and conversation files.
@@ -54,9 +60,20 @@ if (!app.requestSingleInstanceLock()) {
 
 async function start(): Promise<void> {
   await app.whenReady();
+  // The single-instance lock keeps a second window away; this one keeps `npm run serve` on the same
+  // folder from writing alongside.
+  let dataLock: DataLock;
+  try {
+    dataLock = acquireDataLock(dataDir, 'desktop');
+  } catch (error) {
+    if (!(error instanceof DataLockError)) throw error;
+    dialog.showErrorBox('Spillway is already running', `Spillway cannot start: ${error.message}`);
+    app.exit(1);
+    return;
+  }
   hardenSession(session.defaultSession);
+  Menu.setApplicationMenu(Menu.buildFromTemplate(appMenuTemplate(process.platform, { packaged: app.isPackaged })));
 
-  const dataDir = app.getPath('userData');
   const warnings: string[] = [];
   const warn = (message: string): void => void warnings.push(message);
   // The first build kept one key; it becomes the key of the endpoint its settings migrate to.
@@ -96,23 +113,16 @@ async function start(): Promise<void> {
     if (settings.ok) void localServer.apply(settings.value.server);
   });
 
-  let quitting = false;
-  app.on('before-quit', (event) => {
-    if (quitting) return;
-    // Hold the quit once: answers are cancelled and their partial text saved, the host stopped, files flushed.
-    event.preventDefault();
-    quitting = true;
-    const clean = Promise.allSettled([localServer.stop(), appServices.shutdown()]);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise((resolve) => {
-      timer = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS);
-    });
-    void Promise.race([clean, timeout]).finally(() => {
-      clearTimeout(timer);
+  shutdown = cleanExit({
+    stop: () => Promise.allSettled([localServer.stop(), appServices.shutdown()]),
+    exit: (code) => {
       unregisterIpc();
-      app.exit(0);
-    });
+      dataLock.release();
+      app.exit(code);
+    },
+    timeoutMs: SHUTDOWN_TIMEOUT_MS,
   });
+  endOnQuitAndShutdown(app, powerMonitor, shutdown);
 
   app.on('activate', () => {
     if (!mainWindow) openWindow();
@@ -128,6 +138,7 @@ function openWindow(): void {
   }
   const window = createMainWindow(BrowserWindow, preloadPath);
   mainWindow = window;
+  if (shutdown) endOnSessionEnd(window, shutdown);
   window.on('closed', () => {
     if (mainWindow === window) mainWindow = null;
   });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineStatus, PublicSettings, RouterState } from '../contract/index.js';
 import { createServices, type Services } from '../services/app-services.js';
+import { acquireDataLock, DataLockError } from '../services/data-lock.js';
 import { MemorySecretStore } from '../services/secret-store.js';
 import { HF_TOKEN } from '../services/settings-service.js';
 import { HELP_TEXT, parseServeArgs, UsageError, type ServeConfig } from './cli-args.js';
@@ -34,6 +35,15 @@ async function main(argv: string[]): Promise<number | null> {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`spillway serve: ${error.message}.\nRun with --help to see the options.\n`);
     return 2;
+  }
+
+  // One writer per data folder (defaultDataDir, shared with the desktop app, which may be running).
+  try {
+    acquireDataLock(config.dataDir, 'headless');
+  } catch (error) {
+    if (!(error instanceof DataLockError)) throw error;
+    process.stderr.write(`spillway serve: ${error.message}\n`);
+    return 1;
   }
 
   const services = await createServices({

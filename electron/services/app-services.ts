@@ -19,6 +19,7 @@ import { ModelService } from './models/model-service.js';
 import { NoticeBoard } from './notices.js';
 import { OpenAIService } from './openai-service.js';
 import { RouterService } from './router-service.js';
+import { defaultModelsDir } from './paths.js';
 import { parseRequest } from './schemas.js';
 import type { SecretStore } from './secret-store.js';
 import { SettingsService } from './settings-service.js';
@@ -67,7 +68,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
   const store = await SettingsStore.open(join(options.dataDir, 'settings.json'), warn);
   const conversations = await ConversationStore.open(join(options.dataDir, 'conversations'), warn);
   const overrides = options.overrides ?? {};
-  const modelsDir = mergeSettings(store.get(), overrides).models.dir ?? join(options.dataDir, 'models');
+  const modelsDir = mergeSettings(store.get(), overrides).models.dir ?? defaultModelsDir(options.dataDir);
   await mkdir(modelsDir, { recursive: true });
   const settings = new SettingsService({ store, overrides, keys: options.secrets, hfToken: options.hfToken ?? null, modelsDir, events });
   const egress = new EgressLedger(join(options.dataDir, 'egress.jsonl'), events);

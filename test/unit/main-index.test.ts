@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CHANNELS, type Result } from '../../electron/contract/index.js';
+import { appMenuTemplate } from '../../electron/main/menu.js';
 import { mainWindowOptions } from '../../electron/main/window.js';
 import type * as FakeElectron from '../fixtures/fake-electron.js';
 
@@ -81,6 +82,11 @@ describe('Electron main entry point', () => {
     assert.ok(permissions >= 0 && permissions < fake.calls.indexOf('new BrowserWindow'), fake.calls.join('\n'));
     assert.ok(fake.calls.includes('setPermissionCheckHandler'));
     assert.ok(fake.calls.includes('setDevicePermissionHandler'));
+  });
+
+  it('replaces Electron’s default menu with the app’s own', () => {
+    assert.ok(fake.calls.includes('setApplicationMenu'), fake.calls.join('\n'));
+    assert.deepEqual(fake.Menu.applied?.template, appMenuTemplate(process.platform, { packaged: fake.app.isPackaged }));
   });
 
   it('opens one hardened window on the renderer’s index.html, shown once ready', () => {

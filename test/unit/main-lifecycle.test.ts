@@ -33,12 +33,13 @@ function launcher(): { forks: Array<{ modulePath: string; args?: string[]; optio
 }
 
 describe('utilityProcess host launcher', () => {
-  it('forks the host entry with a service name and piped stderr only', () => {
+  it('forks the host entry with a service name, piped stderr only and main’s pid', () => {
     const { forks, launch } = launcher();
     launch();
     assert.equal(forks.length, 1);
     assert.equal(forks[0]!.modulePath, hostEntryPath());
     assert.deepEqual(forks[0]!.options, { serviceName: 'Spillway inference', stdio: ['ignore', 'ignore', 'pipe'] });
+    assert.deepEqual(forks[0]!.args, ['--parent-pid', String(process.pid)], 'the host is told whom to outlive');
   });
 
   it('carries requests and messages both ways', () => {
