@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Result } from '../../electron/contract/index.js';
 import { LOCK_FILE } from '../../electron/services/data-lock.js';
+import { endpoint } from '../fixtures/endpoints.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
 import type * as FakeElectron from '../fixtures/fake-electron.js';
 
@@ -55,7 +56,7 @@ describe('Electron main on a Windows log-off', () => {
     const window = fake.BrowserWindow.all[0]!;
     const invoke = (channel: string, request: unknown): Promise<Result<any>> =>
       fake.ipcMain.handlers.get(channel)!({ sender: window.webContents, senderFrame: window.webContents.mainFrame }, request) as Promise<Result<any>>;
-    const configured = await invoke('settings:set', { patch: { cloud: { preset: 'custom', baseURL: cloud.baseURL, model: 'fake-model' } } });
+    const configured = await invoke('settings:set', { patch: { endpoints: [endpoint(cloud.baseURL, 'fake-model')] } });
     assert.ok(configured.ok, JSON.stringify(configured));
     const sent = await invoke('chat:send', { content: 'Count.' });
     assert.ok(sent.ok, JSON.stringify(sent));
