@@ -59,6 +59,28 @@ export class ChatState {
     this.runningRequest = null;
   }
 
+  /** Creates the conversation not started yet (to pin it before its first message); null on refusal. */
+  async startConversation(): Promise<string | null> {
+    const result = await this.api.conversationsCreate({});
+    if (!result.ok) {
+      this.error = result.error;
+      return null;
+    }
+    const { messages: _messages, consent: _consent, ...summary } = result.value;
+    this.updateSummary(summary);
+    this.activeId = summary.id;
+    this.messages = [];
+    this.runningRequest = null;
+    return summary.id;
+  }
+
+  /** Puts a changed conversation's summary (a new title, a pin) into the list without reloading it. */
+  updateSummary(summary: ConversationSummary): void {
+    const at = this.conversations.findIndex((c) => c.id === summary.id);
+    if (at === -1) this.conversations.unshift(summary);
+    else this.conversations[at] = summary;
+  }
+
   async rename(id: string, title: string): Promise<boolean> {
     const result = await this.api.conversationsRename({ id, title });
     if (!result.ok) {
@@ -100,7 +122,7 @@ export class ChatState {
     return true;
   }
 
-  /** Answers the last message again on the cloud (after an incomplete or failed local answer). */
+  /** Answers the last message again on the endpoints only (after an incomplete or failed answer). */
   async retryOnCloud(): Promise<void> {
     if (!this.activeId || this.busy) return;
     const result = await this.api.chatRetry({ conversationId: this.activeId, target: 'cloud' });

@@ -1,27 +1,11 @@
-/** Strategy, privacy lock and the effective privacy tier, as the always-visible controls show them. */
+/** The app's strategy, ceiling and effective tier, as the always-visible header controls show them. */
 import type { AppError, PrivacyTier, RouterState, RoutingStrategy, SpillwayApi } from '../../../../electron/contract/index.js';
-
-export const STRATEGY_LABELS: Record<RoutingStrategy, string> = {
-  'primary-with-fallback': 'Local first',
-  'primary-only': 'Local only',
-  'fallback-only': 'Cloud only',
-};
-
-/** The tier in plain words, naming the cloud host when text may go there. */
-export function describeTier(tier: PrivacyTier, cloudHost: string | null): string {
-  switch (tier) {
-    case 'sovereign': return 'Nothing leaves this computer';
-    case 'private': return `May reach a server on your network${cloudHost ? ` (${cloudHost})` : ''}`;
-    case 'standard': return `May be sent to ${cloudHost ?? 'a cloud provider'}`;
-    default: return tier satisfies never;
-  }
-}
+import { describeTier, hostsAt } from '../words.js';
 
 export class RoutingState {
   state = $state<RouterState | null>(null);
   error = $state<AppError | null>(null);
-  readonly tierText = $derived(this.state ? describeTier(this.state.privacyTier, this.state.cloudHost) : '');
-  readonly locked = $derived(this.state?.privacyLock === 'sovereign');
+  readonly tierText = $derived(this.state ? describeTier(this.state.privacyTier, hostsAt(this.state.route, this.state.privacyTier)) : '');
 
   constructor(private readonly api: SpillwayApi) {
     api.on('router:update', (state) => {
@@ -30,21 +14,27 @@ export class RoutingState {
   }
 
   async load(): Promise<void> {
-    const result = await this.api.routerGet({});
-    if (result.ok) this.state = result.value;
-    else this.error = result.error;
+    this.settle(await this.api.routerGet({}));
   }
 
   async setStrategy(strategy: RoutingStrategy): Promise<void> {
-    const result = await this.api.routerSetStrategy({ strategy });
-    if (result.ok) this.state = result.value;
-    else this.error = result.error;
+    this.settle(await this.api.routerSetStrategy({ strategy }));
   }
 
-  /** "Never send anything off this computer": the lock at sovereign, or no lock. */
-  async setLocked(locked: boolean): Promise<void> {
-    const result = await this.api.routerSetPrivacyLock({ lock: locked ? 'sovereign' : null });
-    if (result.ok) this.state = result.value;
-    else this.error = result.error;
+  /** How far any request may travel: this computer only, up to the local network, or anywhere. */
+  async setCeiling(ceiling: PrivacyTier): Promise<void> {
+    this.settle(await this.api.routerSetCeiling({ ceiling }));
+  }
+
+  /** An entry's name by id (a spillover names the entry before by id only). */
+  nameOf(entryId: string): string {
+    return this.state?.route.find((e) => e.id === entryId)?.name ?? (entryId === 'local' ? 'Local model' : entryId);
+  }
+
+  private settle(result: Awaited<ReturnType<SpillwayApi['routerGet']>>): void {
+    if (result.ok) {
+      this.state = result.value;
+      this.error = null;
+    } else this.error = result.error;
   }
 }

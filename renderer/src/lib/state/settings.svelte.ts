@@ -1,7 +1,6 @@
 /** Settings, the engine's state and app notices. Saving is all or nothing: the services validate. */
 import type {
   AppError,
-  ConnectionTest,
   EngineStatus,
   Notice,
   PublicSettings,
@@ -17,11 +16,9 @@ export class SettingsState {
   mode = $state<'desktop' | 'headless'>('desktop');
   /** The last refused save, with the field it names. */
   error = $state<AppError | null>(null);
-  testing = $state(false);
-  testResult = $state<{ ok: true; value: ConnectionTest } | { ok: false; error: AppError } | null>(null);
-  /** First run: nothing to answer with yet. */
+  /** First run: no local model, and no enabled endpoint that names a model. */
   readonly needsSetup = $derived(
-    this.settings !== null && this.settings.local.modelPath === null && (this.settings.cloud.baseURL === null || this.settings.cloud.model === ''),
+    this.settings !== null && this.settings.local.modelPath === null && !this.settings.endpoints.some((e) => e.enabled && e.model.trim() !== ''),
   );
 
   constructor(private readonly api: SpillwayApi) {
@@ -51,10 +48,6 @@ export class SettingsState {
     return this.settle(await this.api.settingsSet({ patch }));
   }
 
-  async setApiKey(apiKey: string | null): Promise<boolean> {
-    return this.settle(await this.api.settingsSetApiKey({ apiKey }));
-  }
-
   async setHfToken(token: string | null): Promise<boolean> {
     return this.settle(await this.api.settingsSetHfToken({ token }));
   }
@@ -68,12 +61,6 @@ export class SettingsState {
     this.error = null;
     this.settings = result.value;
     return true;
-  }
-
-  async testConnection(override: { baseURL?: string; model?: string; apiKey?: string } = {}): Promise<void> {
-    this.testing = true;
-    this.testResult = await this.api.cloudTest(override);
-    this.testing = false;
   }
 
   dismissNotice(id: string): void {
