@@ -189,6 +189,8 @@ export interface EgressEntry {
   /** The conversation, or `api` for the OpenAI-compatible API. */
   conversationId: string;
   endpointId: string;
+  /** The endpoint's name when the request was sent (absent in records older than names). */
+  endpointName?: string;
   host: string;
   model: string;
   tier: PrivacyTier;

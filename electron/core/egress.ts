@@ -8,6 +8,8 @@ import type { DriverErrorData, DriverErrorKind, PrivacyTier } from './types.js';
 /** A request about to be sent to an entry that is not on this machine. */
 export interface EgressRecord {
   entryId: string;
+  /** The entry's name for people, as it was when the request was sent. */
+  entryName: string;
   host: string;
   model: string;
   tier: PrivacyTier;

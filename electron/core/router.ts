@@ -466,6 +466,7 @@ export class RoutingDriver implements LlmDriver {
     if (!this.egress) return null;
     return this.egress.begin({
       entryId: driver.id,
+      entryName: entryName(entry),
       host: driver.endpointHost?.() ?? '',
       model: driver.modelName(),
       tier,

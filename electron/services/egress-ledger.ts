@@ -35,6 +35,7 @@ export class EgressLedger implements EgressRecorder {
       at: Date.now(),
       conversationId: record.conversationId ?? 'api',
       endpointId: record.entryId,
+      endpointName: record.entryName,
       host: record.host,
       model: record.model,
       tier: record.tier,

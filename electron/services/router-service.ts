@@ -60,11 +60,13 @@ export class RouterService {
     const settings = (this.settings = options.settings.current());
     this.router = new RoutingDriver({ route: [], strategy: settings.routing.strategy, ceiling: settings.routing.ceiling, egress: options.egress });
     this.apply(settings, true);
-    // Metrics change on every request; a UI needs a few updates a second at most.
+    // Metrics change on every request; a UI needs a few updates a second at most. The route's state goes
+    // with them: a breaker that opens or closes changes which entry answers next.
     this.router.onMetricsChange(() => {
       this.metricsTimer ??= setTimeout(() => {
         this.metricsTimer = null;
         this.options.events.emit('metrics:update', this.router.metrics());
+        this.options.events.emit('router:update', this.state());
       }, 100);
     });
     options.settings.onChange((next) => this.apply(next));
@@ -197,7 +199,11 @@ export class RouterService {
           ...(threads === null ? {} : { threads }),
           ...(contextSize === null ? {} : { contextSize }),
           ...(this.options.launcher ? { launcher: this.options.launcher } : {}),
-          onStatusChange: () => this.options.events.emit('engine:update', this.engineStatus()),
+          onStatusChange: () => {
+            // A model that loads (or fails to) changes its name and what answers next.
+            this.options.events.emit('engine:update', this.engineStatus());
+            this.options.events.emit('router:update', this.state());
+          },
         })
       : null;
     this.options.events.emit('engine:update', this.engineStatus());

@@ -88,6 +88,7 @@ describe('the egress ledger', { timeout: 30_000 }, () => {
     assert.ok(entry);
     assert.equal(entry.conversationId, sent.value.conversationId);
     assert.equal(entry.endpointId, 'cloud');
+    assert.equal(entry.endpointName, 'Test cloud');
     assert.equal(entry.host, new URL(cloud.baseURL).host);
     assert.equal(entry.model, 'cloud-model');
     assert.equal(entry.tier, 'standard');
@@ -152,6 +153,7 @@ describe('the egress ledger', { timeout: 30_000 }, () => {
         at: 0,
         conversationId: 'api',
         endpointId: 'cloud',
+        endpointName: 'Test cloud',
         host: new URL(cloud.baseURL).host,
         model: 'crash-model',
         tier: 'standard',
@@ -190,7 +192,7 @@ describe('the egress ledger', { timeout: 30_000 }, () => {
     assert.deepEqual((await ledger.list({ since: day2, until: day2 + 6 })).entries.map((e) => e.id), ['b']);
 
     // New records go after the torn line and read back whole.
-    const handle = await ledger.begin({ entryId: 'groq', host: 'groq.example', model: 'm', tier: 'standard', why: 'cloud-first', bytesSent: 7, promptTokens: null });
+    const handle = await ledger.begin({ entryId: 'groq', entryName: 'Groq', host: 'groq.example', model: 'm', tier: 'standard', why: 'cloud-first', bytesSent: 7, promptTokens: null });
     handle.end({ outcome: 'failure', promptTokens: null, tokensReceived: null, errorKind: 'network' });
     await ledger.close();
     const reread = await new EgressLedger(file, new EventHub()).list({ endpointId: 'groq' });

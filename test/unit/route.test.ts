@@ -724,7 +724,7 @@ describe('route: egress record', { timeout: 5000 }, () => {
     assert.equal(rec.records.length, 1);
     const { bytesSent, ...record } = rec.records[0]!;
     assert.ok(bytesSent > 0, `bytesSent ${bytesSent}`);
-    assert.deepEqual(record, { entryId: 'lan', host: '192.168.1.20:8080', model: 'lan-model', tier: 'private', why: 'spillover', after: 'network', promptTokens: null, conversationId: 'conv-1' });
+    assert.deepEqual(record, { entryId: 'lan', entryName: 'Home server', host: '192.168.1.20:8080', model: 'lan-model', tier: 'private', why: 'spillover', after: 'network', promptTokens: null, conversationId: 'conv-1' });
     assert.equal(rec.ends[0]?.length, 1);
     assert.deepEqual([rec.ends[0]?.[0]?.outcome, rec.ends[0]?.[0]?.tokensReceived], ['success', 3]);
 

@@ -20,7 +20,7 @@ function toRow(entry: EgressEntry, name: EndpointNames): Row {
     time: new Date(entry.at).toISOString(),
     conversation: entry.conversationId,
     endpointId: entry.endpointId,
-    endpointName: name(entry.endpointId),
+    endpointName: entry.endpointName ?? name(entry.endpointId),
     host: entry.host,
     model: entry.model,
     tier: entry.tier,
