@@ -161,3 +161,27 @@ export async function withDeadline<T>(task: (signal: AbortSignal) => Promise<T>,
     if (onAbort) outer?.removeEventListener('abort', onAbort);
   }
 }
+
+/**
+ * Waits for `promise` unless `signal` aborts first: then rejects at once with `onAbort()`'s error and stops
+ * waiting (the promise runs on; a late rejection is never unhandled).
+ */
+export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => Error): Promise<T> {
+  if (!signal) return promise;
+  promise.catch(() => {});
+  if (signal.aborted) return Promise.reject(onAbort());
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(onAbort());
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -9,7 +9,7 @@
  */
 import type { EgressWhy, EntryMetrics, RouterMetrics, RoutingEvent, RoutingOutcome } from '../contract/index.js';
 import type { CircuitBreakerOptions, CircuitDecision, CircuitSnapshot } from './circuit-breaker.js';
-import { DEFAULT_CLOUD_TIMEOUT_MS, DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, runAttempt, withDeadline, type Deadlines } from './deadlines.js';
+import { DEFAULT_CLOUD_TIMEOUT_MS, DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LOAD_TIMEOUT_MS, raceSignal, runAttempt, withDeadline, type Deadlines } from './deadlines.js';
 import type { ConsentHook, EgressHandle, EgressRecorder } from './egress.js';
 import { EntryStats } from './entry-stats.js';
 import { DriverError } from './errors.js';
@@ -448,12 +448,13 @@ export class RoutingDriver implements LlmDriver {
     const why = this.whyFor(run, entry);
     const lastFailure = run.failures.at(-1);
     if (run.options.consent) {
-      const choice = await this.countCancel(run, entry, raceCancel(
+      const choice = await this.countCancel(run, entry, raceSignal(
         run.options.consent(
           { entryId: driver.id, name: entryName(entry), host: driver.endpointHost?.() ?? '', model: driver.modelName(), tier, why, ...(lastFailure ? { after: lastFailure.failure.toData() } : {}) },
           run.request.signal,
         ),
         run.request.signal,
+        () => new DriverError('aborted', 'The request was cancelled.'),
       ));
       if (choice === 'keep') {
         if (decision === 'probe') stats.breaker.release();
@@ -710,26 +711,6 @@ class StreamTap {
   timings(): { timeToFirstTokenMs: number | null; totalMs: number } {
     return { timeToFirstTokenMs: this.firstAt === null ? null : this.firstAt - this.started, totalMs: performance.now() - this.started };
   }
-}
-
-/** Waits for `promise`, or rejects with `aborted` as soon as `signal` aborts. */
-function raceCancel<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new DriverError('aborted', 'The request was cancelled.'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function closedCircuit(options: CircuitBreakerOptions): CircuitSnapshot {

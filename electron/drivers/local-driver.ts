@@ -5,6 +5,7 @@
  * grace period) is killed, so the next request starts a fresh one.
  */
 import { basename } from 'node:path';
+import { raceSignal } from '../core/deadlines.js';
 import { DriverError } from '../core/errors.js';
 import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
 import type { EngineInfo, EngineOptions, HostCall, HostMessage, HostResults, ModelInspection } from '../inference/protocol.js';
@@ -373,28 +374,10 @@ export class LocalDriver implements LlmDriver {
    * in the background that the host still answers.
    */
   private untilAbandoned<T>(promise: Promise<T>, signal: AbortSignal, onAbandon?: () => void): Promise<T> {
-    if (signal.aborted) {
+    return raceSignal(promise, signal, () => {
       onAbandon?.();
       void this.checkAlive();
-      return Promise.reject(abandoned(signal));
-    }
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => {
-        onAbandon?.();
-        void this.checkAlive();
-        reject(abandoned(signal));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      promise.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
+      return abandoned(signal);
     });
   }
 

@@ -16,6 +16,7 @@ import { defaultThreadCount } from '../../electron/inference/threads.js';
 import { startFakeOpenAI } from '../fixtures/fake-openai-server.js';
 import { writeBigramModel } from '../fixtures/gguf-writer.js';
 import { makeFixtureModels } from '../fixtures/models.js';
+import { isRunning } from '../fixtures/processes.js';
 import { statSync } from 'node:fs';
 
 const { values } = parseArgs({
@@ -211,22 +212,13 @@ await lanServer.close();
     if (routed.entryId !== remote.id) throw new Error('stopped-host bench: the route did not move on');
     waits.push(first - started);
     // The driver kills a host that does not answer its ping; make sure before the next round.
-    for (let i = 0; i < 200 && hosts.length > 0 && isAlive(host.pid!); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    if (isAlive(host.pid!)) process.kill(host.pid!, 'SIGKILL');
+    for (let i = 0; i < 200 && hosts.length > 0 && isRunning(host.pid!); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    if (isRunning(host.pid!)) process.kill(host.pid!, 'SIGKILL');
   }
   await frozenLocal.dispose();
   const limit = firstTokenTimeoutMs + 1000;
   console.log(`stopped local host: request -> the cloud's first text ${fmt(median(waits), 0)} ms (max ${fmt(Math.max(...waits), 0)}) with a ${firstTokenTimeoutMs} ms first-token timeout, over ${waits.length} runs`);
   console.log(`target: <= first-token timeout + 1 s (${limit} ms) -> ${Math.max(...waits) <= limit ? 'met' : 'MISSED'}\n`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // --- cancel latency ---------------------------------------------------------------------------------

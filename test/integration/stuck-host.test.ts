@@ -13,6 +13,7 @@ import { LocalDriver } from '../../electron/drivers/local-driver.js';
 import { RemoteDriver } from '../../electron/drivers/remote-driver.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
+import { isRunning, until } from '../fixtures/processes.js';
 
 const hello: ChatMessage[] = [{ role: 'user', content: 'Hello there' }];
 const CLOUD_REPLY = 'The cloud answers while the local engine is stuck.';
@@ -48,21 +49,8 @@ function freeze(pid: number): void {
   stopped.add(pid);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function waitUntil(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const until = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  assert.ok(await until(check, ms, 20), `timed out waiting for ${what}`);
 }
 
 function route(local: LocalDriver, strategy: 'local-first' | 'local-only') {
@@ -130,7 +118,7 @@ describe('a stopped inference host', { timeout: 60_000 }, () => {
     assert.ok(stuck.firstTextMs !== null && stuck.firstTextMs <= FIRST_TOKEN_MS + SLACK_MS, `the cloud's first text came after ${stuck.firstTextMs} ms`);
 
     // The host did not answer a ping: it is killed, and the next request starts a fresh one.
-    await waitUntil(() => !alive(first.pid!), 'the stuck host to be killed');
+    await waitUntil(() => !isRunning(first.pid!), 'the stuck host to be killed');
     await local.load();
     const again = await router.complete({ messages: hello });
     assert.equal(again.text, ANSWER);
@@ -163,7 +151,7 @@ describe('a stopped inference host', { timeout: 60_000 }, () => {
     assert.equal(stuck.response.entryId, 'cloud');
     assert.match(stuck.response.spilledAfter?.message ?? '', /did not finish loading within 1\.5 s/);
     assert.ok(stuck.firstTextMs !== null && stuck.firstTextMs <= LOAD_MS + SLACK_MS, `the cloud's first text came after ${stuck.firstTextMs} ms`);
-    await waitUntil(() => !alive(launched[0]!.pid!), 'the frozen host to be killed');
+    await waitUntil(() => !isRunning(launched[0]!.pid!), 'the frozen host to be killed');
     // A fresh host (not frozen) loads and answers; a cold start of llama.cpp may take longer than the test's deadline.
     await local.load();
     assert.equal((await router.complete({ messages: hello })).entryId, 'local');
@@ -196,6 +184,6 @@ describe('a stopped inference host', { timeout: 60_000 }, () => {
     assert.ok(response.text.startsWith('tick') && response.text === text, 'the partial text is kept');
     assert.ok(afterFreeze <= IDLE_MS + SLACK_MS, `ended ${afterFreeze} ms after the host froze`);
     assert.equal(cloud.chatRequests().length, before, 'a half answer is never continued on another model');
-    await waitUntil(() => !alive(launched[0]!.pid!), 'the frozen host to be killed');
+    await waitUntil(() => !isRunning(launched[0]!.pid!), 'the frozen host to be killed');
   });
 });

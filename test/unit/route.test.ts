@@ -19,6 +19,7 @@ import type {
   LlmDriver,
   PrivacyTier,
 } from '../../electron/core/types.js';
+import { rejectsWith } from '../fixtures/assertions.js';
 import { gate, ScriptedDriver, sleep, type ScriptedDriverOptions } from '../fixtures/scripted-driver.js';
 
 // ------------------------------------------------------------------------------------------------ helpers
@@ -69,17 +70,6 @@ function setup(options: SetupOptions = {}): Setup {
   const cloud = cloudDriver(options.cloud);
   const r = new RoutingDriver({ route: [{ driver: local, kind: 'local' }, { driver: lan, kind: 'remote' }, { driver: cloud, kind: 'remote' }], ...options.router });
   return { local, lan, cloud, r };
-}
-
-/** Asserts that `promise` rejects with a DriverError of `kind` and returns it. */
-async function rejectsWith(promise: Promise<unknown>, kind: DriverErrorKind): Promise<DriverError> {
-  const error = await promise.then(
-    (value) => assert.fail(`expected a ${kind} DriverError, but the call resolved: ${JSON.stringify(value)}`),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof DriverError, `expected a DriverError, got ${String(error)}`);
-  assert.equal(error.kind, kind, `wrong kind; message: ${error.message}`);
-  return error;
 }
 
 /** Routes `request` and notes which entries it was handed to, when its first text came and how long it took. */

@@ -12,6 +12,7 @@ import {
   type DriverErrorKind,
   type PrivacyTier,
 } from '../../electron/core/types.js';
+import { rejectsWith } from '../fixtures/assertions.js';
 import { gate, ScriptedDriver, type ScriptedDriverOptions } from '../fixtures/scripted-driver.js';
 
 const messages: ChatMessage[] = [
@@ -32,17 +33,6 @@ function cloud(options: ScriptedDriverOptions = {}): ScriptedDriver {
 
 function router(options: RoutingDriverOptions): RoutingDriver {
   return new RoutingDriver(options);
-}
-
-/** Asserts that `promise` rejects with a DriverError of `kind` and returns it. */
-async function rejectsWith(promise: Promise<unknown>, kind: DriverErrorKind): Promise<DriverError> {
-  const error = await promise.then(
-    (value) => assert.fail(`expected a ${kind} DriverError, but the call resolved: ${JSON.stringify(value)}`),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof DriverError, `expected a DriverError, got ${String(error)}`);
-  assert.equal(error.kind, kind, `wrong kind; message: ${error.message}`);
-  return error;
 }
 
 function fakeClock(start = 1_700_000_000_000): { now: () => number; advance: (ms: number) => void; set: (t: number) => void } {
