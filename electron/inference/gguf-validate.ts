@@ -3,8 +3,10 @@
  * (a missing `llama.feed_forward_length`, for one), so everything we can check in JavaScript, we check here.
  */
 import { open, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { GgufInsights, readGgufFileInfo, type GgufFileInfo, type Llama } from 'node-llama-cpp';
 import { DriverError } from '../core/errors.js';
+import { checkGgufBounds, GgufBoundsError } from './gguf-bounds.js';
 
 /** Architectures whose blocks have no feed-forward network, so the key is legitimately absent. */
 const NO_FFN_ARCHITECTURES = new Set(['mamba', 'mamba2', 'rwkv6', 'rwkv6qwen2', 'rwkv7', 'arwkv7']);
@@ -36,6 +38,19 @@ export async function validateGguf(path: string, llama: Llama): Promise<Validate
   }
   if (magic.toString('latin1') !== 'GGUF') {
     throw new DriverError('inference_failed', `Not a GGUF model file (it does not start with "GGUF"): ${path}`);
+  }
+
+  // node-llama-cpp's reader trusts the header's counts; nothing reaches it before they are checked.
+  for (const part of splitParts(path)) {
+    try {
+      await checkGgufBounds(part);
+    } catch (error) {
+      if (!(error instanceof GgufBoundsError)) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && part !== path) continue;
+        throw error;
+      }
+      throw new DriverError('inference_failed', `The GGUF file is damaged or hostile and was not read: ${error.message}.`, { cause: error });
+    }
   }
 
   let info: GgufFileInfo;
@@ -70,6 +85,17 @@ export async function validateGguf(path: string, llama: Llama): Promise<Validate
     throw new DriverError('inference_failed', `This build of llama.cpp does not support the "${architecture}" architecture.`);
   }
   return { info, insights, fileSizeBytes: size, architecture };
+}
+
+const SPLIT_PART = /-(\d{5})-of-(\d{5})\.gguf$/i;
+
+/** The file, or every part of a split model it is the first of (node-llama-cpp reads them all). */
+function splitParts(path: string): string[] {
+  const match = SPLIT_PART.exec(basename(path));
+  if (!match) return [path];
+  const total = Number(match[2]);
+  const stem = basename(path).slice(0, -match[0].length);
+  return Array.from({ length: Math.min(total, 999) }, (_, i) => join(dirname(path), `${stem}-${String(i + 1).padStart(5, '0')}-of-${match[2]}.gguf`));
 }
 
 function messageOf(error: unknown): string {
