@@ -15,6 +15,10 @@ export interface EngineInfo {
   trainedContextSize: number;
   threads: number;
   defaultThreads: number;
+  /** Requests the engine answers at once: one KV-cache sequence each, batched together. */
+  sequences: number;
+  /** What the memory fit of `sequences` × the context allows when the setting is left to the app. */
+  defaultSequences: number;
   gpuLayers: number;
   loadMs: number;
 }

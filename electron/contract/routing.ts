@@ -28,8 +28,11 @@ export type Capability = 'images' | 'tools' | 'embeddings';
 
 export const CAPABILITIES = ['images', 'tools', 'embeddings'] as const satisfies readonly Capability[];
 
-/** Why generation ended. `error` marks an answer cut off by a failure after text had streamed. */
-export type StopReason = 'stop' | 'length' | 'aborted' | 'error';
+/**
+ * Why generation ended. `error` marks an answer cut off by a failure after text had streamed; `switched`
+ * one ended because the local model was switched (or reloaded) while it was being written.
+ */
+export type StopReason = 'stop' | 'length' | 'aborted' | 'error' | 'switched';
 
 /** Token counts of one completion. */
 export interface Usage {
@@ -107,7 +110,7 @@ export interface CircuitSnapshot {
 }
 
 /** What happened at one entry for one request. */
-export type RoutingOutcome = 'success' | 'failure' | 'spillover' | 'skipped' | 'blocked' | 'aborted' | 'incomplete';
+export type RoutingOutcome = 'success' | 'failure' | 'spillover' | 'skipped' | 'blocked' | 'aborted' | 'incomplete' | 'switched';
 
 /** One entry in the router's recent-events log. */
 export interface RoutingEvent {

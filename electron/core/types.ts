@@ -68,6 +68,12 @@ export interface CompletionRequest extends SamplingOptions {
   needs?: Capability[];
   /** Set by the OpenAI-compatible API: an endpoint gets this body as it is, instead of the fields above. */
   forward?: ForwardedRequest;
+  /**
+   * Requests with the same key continue one conversation (the chat service passes its id): the local
+   * engine answers them on the sequence that holds that conversation's prompt, or restores it from disk.
+   * Without a key it looks for the sequence sharing the longest prefix (a common system prompt).
+   */
+  affinityKey?: string;
 }
 
 /** Wall-clock timings of one completion, in milliseconds. */

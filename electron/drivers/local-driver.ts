@@ -1,21 +1,30 @@
 /**
  * The local entry of the route: a GGUF model run by node-llama-cpp inside the inference host process.
- * Requests are served one at a time in arrival order; the host is started on first use and again after a
- * crash. A host that stops answering (a call abandoned at its deadline, then no reply to a ping within the
- * grace period) is killed, so the next request starts a fresh one.
+ * As many requests generate at once as the engine has sequences; up to `maxQueue` more wait in arrival
+ * order (see admission.ts). The host is started on first use and again after a crash.
+ *
+ * When one generation does not stop after a cancel and the host must be killed, the other answers are not
+ * lost silently: one that had streamed text ends with a clear error (the router marks it incomplete), one
+ * that had not is sent again to the new host once. Switching the model mid-answer ends the answer with
+ * stop reason `switched` and its partial text; an answer that had not started runs on the new model.
  */
-import { basename } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { raceSignal } from '../core/deadlines.js';
 import { DriverError } from '../core/errors.js';
 import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
-import type { EngineInfo, EngineOptions, HostCall, HostMessage, HostResults, ModelInspection } from '../inference/protocol.js';
-import { forkHostLauncher, type HostExit, type HostHandle, type HostLauncher } from './host-process.js';
+import { precheckGguf } from '../inference/gguf-precheck.js';
+import type { EngineInfo, EngineOptions, HostCompletion, ModelInspection } from '../inference/protocol.js';
+import { stateFileName } from '../inference/state-cache.js';
+import { Admission } from './admission.js';
+import { HostChannel, type PendingCall } from './host-channel.js';
+import { forkHostLauncher, type HostLauncher } from './host-process.js';
 
 export interface LocalDriverOptions extends EngineOptions {
   id?: string;
   /** How to start the host; defaults to a Node child process. */
   launcher?: HostLauncher;
-  /** Requests allowed to wait behind the running one before new ones are refused. */
+  /** Requests allowed to wait behind the running ones before new ones are refused. */
   maxQueue?: number;
   /** How long an aborted call (or a ping after it) may take before the host is killed and restarted. */
   abortGraceMs?: number;
@@ -25,11 +34,7 @@ export interface LocalDriverOptions extends EngineOptions {
 
 export type LocalModelState = 'not-loaded' | 'loading' | 'ready' | 'error';
 
-interface PendingCall {
-  resolve(value: unknown): void;
-  reject(error: DriverError): void;
-  onText?: (text: string) => void;
-}
+export const DEFAULT_MAX_QUEUE = 16;
 
 /** Node's AbortSignal reason for a timeout, or a cancel. */
 function abandoned(signal: AbortSignal): DriverError {
@@ -37,33 +42,33 @@ function abandoned(signal: AbortSignal): DriverError {
   return reason instanceof DriverError ? reason : new DriverError('aborted', 'The request was cancelled.');
 }
 
-interface QueuedJob {
-  start(): void;
-  cancel(): void;
-}
-
-type CallParams<M extends HostCall['method']> = Extract<HostCall, { method: M }>['params'];
+/** A generation ended by a host restart before it had produced any text: it may run again. */
+class NotStarted extends DriverError {}
 
 export class LocalDriver implements LlmDriver {
   readonly id: string;
   private options: LocalDriverOptions;
-  private readonly launcher: HostLauncher;
-  private host: HostHandle | null = null;
+  private readonly channel: HostChannel;
+  private readonly admission: Admission;
   private loaded: Promise<EngineInfo> | null = null;
   private engineInfo: EngineInfo | null = null;
-  private nextId = 1;
-  private readonly calls = new Map<number, PendingCall>();
-  private readonly queue: QueuedJob[] = [];
-  private busy = false;
   private crashes = 0;
   private loadError: DriverError | null = null;
   private loadingNow = false;
-  private aliveCheck: Promise<void> | null = null;
+  /** Generations ended because the model was switched (or the driver retired): they report `switched`. */
+  private readonly switched = new Set<number>();
+  private retired = false;
 
   constructor(options: LocalDriverOptions) {
     this.options = options;
     this.id = options.id ?? 'local';
-    this.launcher = options.launcher ?? forkHostLauncher();
+    this.admission = new Admission(options.maxQueue ?? DEFAULT_MAX_QUEUE);
+    this.admission.setLimit(options.parallel ?? 1);
+    this.channel = new HostChannel({
+      launcher: options.launcher ?? forkHostLauncher(),
+      graceMs: options.abortGraceMs ?? 1000,
+      onStopped: (error, crashed) => this.onHostStopped(error, crashed),
+    });
   }
 
   /** The model file name until the model is loaded, then the name from its metadata. */
@@ -86,14 +91,14 @@ export class LocalDriver implements LlmDriver {
     return [];
   }
 
-  /** Requests waiting behind the one being generated. */
+  /** Requests waiting for a sequence. */
   queueLength(): number {
-    return this.queue.length;
+    return this.admission.queued();
   }
 
   /** True while a request is being generated or waiting. */
   isBusy(): boolean {
-    return this.busy;
+    return this.admission.running() + this.admission.queued() > 0;
   }
 
   /** What the host reported at load time, or null before a successful load. */
@@ -117,17 +122,18 @@ export class LocalDriver implements LlmDriver {
   /** Starts the host and loads the model if that has not happened yet; resolves with the engine info. */
   async load(): Promise<EngineInfo> {
     if (!this.loaded) {
-      const options: EngineOptions = { ...this.options };
-      delete (options as Partial<LocalDriverOptions>).launcher;
-      delete (options as Partial<LocalDriverOptions>).onStatusChange;
+      const { launcher: _launcher, onStatusChange: _onStatusChange, id: _id, maxQueue: _maxQueue, abortGraceMs: _grace, ...engine } = this.options;
       this.loadingNow = true;
       this.notifyStatus();
-      const loading = this.call('load', options).then(
+      // A file that fails the bounded checks never reaches (or starts) the host.
+      const checked = engine.unsafeSkipValidation ? Promise.resolve(0) : precheckGguf(engine.modelPath);
+      const loading = checked.then(() => this.channel.call('load', engine).result).then(
         (info) => {
           if (this.loaded === loading) {
             this.engineInfo = info;
             this.loadError = null;
             this.loadingNow = false;
+            this.admission.setLimit(info.sequences);
             this.notifyStatus();
           }
           return info;
@@ -152,19 +158,48 @@ export class LocalDriver implements LlmDriver {
     this.options.onStatusChange?.();
   }
 
-  /** Switches to another model (or other engine options) without restarting the app. */
+  /**
+   * Switches to another model (or other engine options) without restarting the app. Answers being written
+   * end with stop reason `switched` and keep their text; those not started yet, and those waiting, run on
+   * the new model.
+   */
   async reconfigure(options: Partial<EngineOptions>): Promise<void> {
     this.options = { ...this.options, ...options };
     this.engineInfo = null;
     this.loaded = null;
     this.loadError = null;
     this.loadingNow = false;
-    if (this.host) await this.load();
+    this.endGenerations();
+    if (this.channel.running()) await this.load();
+  }
+
+  /**
+   * The model is no longer the local engine's (it was removed from the settings): answers being written end
+   * with stop reason `switched`, waiting ones fail with `model_not_found` (another entry may answer), and the
+   * host stops once the answers have ended.
+   */
+  async retire(): Promise<void> {
+    this.retired = true;
+    this.admission.failWaiting(new DriverError('model_not_found', 'The local model was removed while this request waited.'));
+    const ending = this.endGenerations();
+    await Promise.race([ending, new Promise((resolve) => setTimeout(resolve, (this.options.abortGraceMs ?? 1000) * 2).unref())]);
+    await this.dispose();
   }
 
   /** Describes a GGUF file and whether it fits this machine, without loading it (the host starts if needed). */
   inspect(path: string, contextSize?: number): Promise<ModelInspection> {
-    return this.call('inspect', { path, ...(contextSize === undefined ? {} : { contextSize }), ...(this.options.gpu === undefined ? {} : { gpu: this.options.gpu }) });
+    return this.channel.call('inspect', { path, ...(contextSize === undefined ? {} : { contextSize }), ...(this.options.gpu === undefined ? {} : { gpu: this.options.gpu }) }).result;
+  }
+
+  /**
+   * Drops a conversation's cached prompt: its state saved on disk and its tokens in a sequence. Without a
+   * running host the file is removed here; the host's index forgets missing files when it starts.
+   */
+  async forget(key: string): Promise<void> {
+    if (this.channel.running()) {
+      await this.channel.call('forget', { key }).result.catch(() => {});
+    }
+    if (this.options.stateCacheDir) await rm(join(this.options.stateCacheDir, stateFileName(key)), { force: true });
   }
 
   /**
@@ -175,198 +210,153 @@ export class LocalDriver implements LlmDriver {
     await this.untilAbandoned(this.load(), signal);
   }
 
-  /** Counts the prompt's tokens with the model's tokenizer and chat template. */
+  /** Counts the prompt's tokens with the model's tokenizer and chat template (an over-long one is refused cheaply). */
   async countTokens(messages: ChatMessage[], signal?: AbortSignal): Promise<number> {
     await (signal ? this.untilAbandoned(this.load(), signal) : this.load());
-    const id = this.nextId++;
-    const counting = this.callWithId(id, 'countTokens', { messages });
-    if (!signal) return counting;
-    return this.untilAbandoned(counting, signal, () => {
-      this.calls.delete(id);
-      this.host?.send({ kind: 'abort', id });
+    const counting = this.channel.call('countTokens', { messages });
+    if (!signal) return counting.result;
+    return this.untilAbandoned(counting.result, signal, () => {
+      this.channel.abandon(counting.id);
+      this.channel.abort(counting.id);
     });
   }
 
-  /** Queues the request, then generates on the local model; abort returns the partial text. */
+  /** Waits for a sequence, then generates on the local model; abort returns the partial text. */
   async complete(request: CompletionRequest): Promise<CompletionResponse> {
     const started = performance.now();
     const { signal } = request;
     if (signal?.aborted) return this.abortedResponse(started, '');
-    const maxQueue = this.options.maxQueue ?? 16;
-    if (this.busy && this.queue.length >= maxQueue) {
-      throw new DriverError('rate_limited', `The local model is busy: ${this.queue.length} requests are already waiting.`);
-    }
-    const admitted = await this.waitForTurn(signal);
+    const admitted = await this.admission.enter(signal);
     if (!admitted) return this.abortedResponse(started, '');
+    const generating = performance.now();
     try {
       return await this.generate(request, started);
     } finally {
-      this.releaseTurn();
+      this.admission.leave(performance.now() - generating);
     }
   }
 
   /** Stops the host process; a later request starts it again. */
   async dispose(): Promise<void> {
-    for (const job of this.queue.splice(0)) job.cancel();
-    this.stopHost(new DriverError('aborted', 'The local engine was stopped.'));
+    this.admission.failWaiting(null);
+    this.channel.kill(new DriverError('aborted', 'The local engine was stopped.'));
   }
 
   private async generate(request: CompletionRequest, started: number): Promise<CompletionResponse> {
-    await this.load();
-    const id = this.nextId++;
     let partial = '';
     const onText = (text: string): void => {
       partial += text;
       request.onText?.(text);
     };
-    const onAbort = (): void => {
-      this.host?.send({ kind: 'abort', id });
-      // If llama.cpp does not stop in time, kill the host: the user asked to stop, and a stuck native call
-      // would otherwise hold the queue.
-      const grace = setTimeout(() => {
-        const call = this.calls.get(id);
-        if (!call) return;
-        this.calls.delete(id);
-        this.restartHost();
-        call.resolve(null);
-      }, this.options.abortGraceMs ?? 1000);
-      grace.unref();
+    const params = {
+      messages: request.messages,
+      ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
+      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+      ...(request.seed === undefined ? {} : { seed: request.seed }),
+      ...(request.affinityKey === undefined ? {} : { affinityKey: request.affinityKey }),
     };
-    request.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const result = await this.callWithId(id, 'complete', {
-        messages: request.messages,
-        ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
-        ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-        ...(request.seed === undefined ? {} : { seed: request.seed }),
-      }, onText);
-      if (result === null) return this.abortedResponse(started, partial);
+    for (let attempt = 0; ; attempt++) {
+      if (this.retired) throw new DriverError('model_not_found', 'The local model was removed before this request was answered.');
+      await this.load();
+      // A cancel while the model loaded (or while waiting for the retry) ends it here.
+      if (request.signal?.aborted) return this.abortedResponse(started, partial);
+      const call = this.channel.call('complete', params, onText);
+      const onAbort = (): void => this.stopGeneration(call.id);
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      let result: HostCompletion | null;
+      try {
+        result = await call.result;
+      } catch (error) {
+        const cancelled = request.signal?.aborted === true;
+        if (this.switched.delete(call.id) && !cancelled) {
+          // The switch's restart of a stuck host ended it: as if the host had stopped it in time.
+          if (partial !== '') return this.endedResponse(started, partial, 'switched');
+          if (!this.retired) continue;
+        }
+        if (error instanceof NotStarted && attempt === 0 && partial === '' && !cancelled) continue;
+        throw error;
+      } finally {
+        request.signal?.removeEventListener('abort', onAbort);
+      }
+      const switched = this.switched.delete(call.id) && !request.signal?.aborted;
+      // An answer the switch ended before it began runs on the new model instead.
+      if (switched && (result?.text ?? partial) === '' && !this.retired) continue;
+      if (result === null) return this.endedResponse(started, partial, switched ? 'switched' : 'aborted');
       return {
         text: result.text,
         entryId: this.id,
         model: result.model,
-        usage: {
-          inputTokens: result.inputTokens,
-          outputTokens: result.outputTokens,
-          cachedInputTokens: result.cachedInputTokens,
-        },
+        usage: { inputTokens: result.inputTokens, outputTokens: result.outputTokens, cachedInputTokens: result.cachedInputTokens },
         timings: {
           timeToFirstTokenMs: result.timeToFirstTokenMs === null ? null : result.timeToFirstTokenMs + (performance.now() - started - result.totalMs),
           totalMs: performance.now() - started,
         },
-        stopReason: result.stopReason,
+        stopReason: switched && result.stopReason === 'aborted' ? 'switched' : result.stopReason,
       };
-    } finally {
-      request.signal?.removeEventListener('abort', onAbort);
     }
   }
 
+  /**
+   * Asks the host to stop a generation. If llama.cpp does not stop in time, the host is killed: a stuck
+   * native call would otherwise hold a sequence. The stuck generation resolves with what it streamed.
+   */
+  private stopGeneration(id: number): void {
+    this.channel.abort(id);
+    const grace = setTimeout(() => {
+      if (!this.channel.pending(id)) return;
+      const stuck = this.channel.abandon(id)!;
+      this.channel.kill(
+        new DriverError('inference_failed', 'The local engine was restarted because a stopped generation did not end.'),
+        (call) => (call.method !== 'complete'
+          ? new DriverError('inference_failed', 'The local engine was restarted because another answer did not stop; try again.')
+          : restartedError(call)),
+      );
+      stuck.resolve(null);
+    }, this.options.abortGraceMs ?? 1000);
+    grace.unref();
+  }
+
+  /** Ends every generation in progress as `switched` (see reconfigure); resolves when none is left. */
+  private endGenerations(): Promise<void> {
+    const ids = this.channel.generations();
+    for (const id of ids) {
+      this.switched.add(id);
+      this.stopGeneration(id);
+    }
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (ids.every((id) => !this.channel.pending(id))) resolve();
+        else setTimeout(check, 10).unref();
+      };
+      check();
+    });
+  }
+
+  private onHostStopped(error: DriverError, crashed: boolean): void {
+    this.loaded = null;
+    this.engineInfo = null;
+    this.loadingNow = false;
+    if (crashed) {
+      this.crashes++;
+      this.loadError = error;
+    }
+    this.notifyStatus();
+  }
+
   private abortedResponse(started: number, text: string): CompletionResponse {
+    return this.endedResponse(started, text, 'aborted');
+  }
+
+  /** An answer that ended without the host's report: what had streamed. */
+  private endedResponse(started: number, text: string, stopReason: 'aborted' | 'switched'): CompletionResponse {
     return {
       text,
       entryId: this.id,
       model: this.modelName(),
       usage: { inputTokens: 0, outputTokens: 0 },
       timings: { timeToFirstTokenMs: null, totalMs: performance.now() - started },
-      stopReason: 'aborted',
+      stopReason,
     };
-  }
-
-  private waitForTurn(signal: AbortSignal | undefined): Promise<boolean> {
-    if (!this.busy) {
-      this.busy = true;
-      return Promise.resolve(true);
-    }
-    return new Promise<boolean>((resolve) => {
-      const job: QueuedJob = {
-        start: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(true);
-        },
-        cancel: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(false);
-        },
-      };
-      const onAbort = (): void => {
-        const at = this.queue.indexOf(job);
-        if (at !== -1) this.queue.splice(at, 1);
-        job.cancel();
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.queue.push(job);
-    });
-  }
-
-  private releaseTurn(): void {
-    const next = this.queue.shift();
-    if (next) next.start();
-    else this.busy = false;
-  }
-
-  private call<M extends HostCall['method']>(method: M, params: CallParams<M>): Promise<HostResults[M]> {
-    return this.callWithId(this.nextId++, method, params);
-  }
-
-  private callWithId<M extends HostCall['method']>(
-    id: number,
-    method: M,
-    params: CallParams<M>,
-    onText?: (text: string) => void,
-  ): Promise<HostResults[M]> {
-    const host = this.ensureHost();
-    return new Promise<HostResults[M]>((resolve, reject) => {
-      this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject, ...(onText ? { onText } : {}) });
-      host.send({ kind: 'call', id, method, params } as HostCall);
-    });
-  }
-
-  private ensureHost(): HostHandle {
-    if (this.host) return this.host;
-    const host = this.launcher();
-    this.host = host;
-    host.onMessage((message) => this.onHostMessage(message));
-    host.onExit((exit) => this.onHostExit(host, exit));
-    return host;
-  }
-
-  private onHostMessage(message: HostMessage): void {
-    switch (message.kind) {
-      case 'delta':
-        this.calls.get(message.id)?.onText?.(message.text);
-        return;
-      case 'reply': {
-        const call = this.calls.get(message.id);
-        if (!call) return;
-        this.calls.delete(message.id);
-        if (message.ok) call.resolve(message.value);
-        else call.reject(DriverError.fromData(message.error));
-        return;
-      }
-      case 'log':
-        return;
-      default:
-        message satisfies never;
-    }
-  }
-
-  private onHostExit(host: HostHandle, exit: HostExit): void {
-    if (this.host !== host) return;
-    this.host = null;
-    this.loaded = null;
-    this.engineInfo = null;
-    this.crashes++;
-    this.loadingNow = false;
-    const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-    const detail = exit.output ? ` llama.cpp said: ${lastLine(exit.output)}` : '';
-    const error = new DriverError('inference_failed', `The local inference engine stopped unexpectedly (${how}); it restarts on the next request.${detail}`);
-    this.loadError = error;
-    this.failAll(error);
-    this.notifyStatus();
-  }
-
-  private restartHost(): void {
-    this.stopHost(new DriverError('inference_failed', 'The local engine was restarted because a stopped generation did not end.'));
   }
 
   /**
@@ -376,65 +366,16 @@ export class LocalDriver implements LlmDriver {
   private untilAbandoned<T>(promise: Promise<T>, signal: AbortSignal, onAbandon?: () => void): Promise<T> {
     return raceSignal(promise, signal, () => {
       onAbandon?.();
-      void this.checkAlive();
+      void this.channel.checkAlive();
       return abandoned(signal);
     });
   }
-
-  /** Pings the host; one that does not answer within the grace period is stuck and is killed. */
-  private checkAlive(): Promise<void> {
-    const host = this.host;
-    if (!host) return Promise.resolve();
-    this.aliveCheck ??= new Promise<void>((resolve) => {
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.calls.delete(id);
-        if (this.host === host) this.stopHost(new DriverError('inference_failed', 'The local engine stopped responding and was restarted.'));
-        resolve();
-      }, this.options.abortGraceMs ?? 1000);
-      timer.unref();
-      this.calls.set(id, {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-      host.send({ kind: 'call', id, method: 'ping', params: {} });
-    }).finally(() => {
-      this.aliveCheck = null;
-    });
-    return this.aliveCheck;
-  }
-
-  /** Kills the host (the next request starts a fresh one) and ends every call still waiting on it. */
-  private stopHost(error: DriverError): void {
-    const host = this.host;
-    this.host = null;
-    this.loaded = null;
-    this.engineInfo = null;
-    this.loadingNow = false;
-    host?.kill();
-    if (error.kind !== 'aborted') {
-      this.crashes++;
-      this.loadError = error;
-    }
-    this.failAll(error);
-    this.notifyStatus();
-  }
-
-  private failAll(error: DriverError): void {
-    const calls = [...this.calls.values()];
-    this.calls.clear();
-    for (const call of calls) call.reject(error);
-  }
 }
 
-function lastLine(text: string): string {
-  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
-  const line = lines.at(-1) ?? '';
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+/** What a generation is told when another one's restart of the host ends it. */
+function restartedError(call: PendingCall): DriverError {
+  if (call.streamed) {
+    return new DriverError('inference_failed', 'The local engine had to be restarted because another answer did not stop; this answer was cut short.');
+  }
+  return new NotStarted('inference_failed', 'The local engine had to be restarted because another answer did not stop, before this answer began.');
 }

@@ -1,7 +1,10 @@
 /**
- * The local inference engine: loads one GGUF model with node-llama-cpp and runs chat completions on it.
- * It lives in the inference host process so a native crash never takes the app down.
+ * The local inference engine: loads one GGUF model with node-llama-cpp and answers chat completions on
+ * it, several at once: one context holds N sequences and node-llama-cpp batches their decoding. It lives
+ * in the inference host process so a native crash never takes the app down.
  */
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import {
@@ -11,17 +14,24 @@ import {
   type ChatHistoryItem,
   type Llama,
   type LlamaContext,
+  type LlamaContextSequence,
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
 import { DriverError, isAbortError } from '../core/errors.js';
 import { messageText, type ChatMessage } from '../core/types.js';
 import { validateGguf } from './gguf-validate.js';
+import { defaultSequences, freeMemory } from './parallel-fit.js';
+import { checkPromptBytes, CHUNKED_COUNT_FROM_BYTES, countInChunks, longestTokenBytes, overflow, type PromptLimits } from './prompt-bound.js';
 import type { Backend, EngineInfo, EngineOptions, GenerateParams, HostCompletion } from './protocol.js';
+import { commonPrefixLength, SlotPool, type Slot } from './slots.js';
+import { DEFAULT_STATE_CACHE_BYTES, StateCache } from './state-cache.js';
 import { defaultThreadCount } from './threads.js';
 
 /** Default context cap: enough for long chats without reserving gigabytes of KV cache up front. */
 export const DEFAULT_CONTEXT_CAP = 8192;
+/** How long a counted prompt's tokens wait for the request that generates it. */
+const COUNTED_PROMPT_TTL_MS = 30_000;
 
 let llamaPromise: Promise<Llama> | null = null;
 let llamaGpuSetting: EngineOptions['gpu'] | null = null;
@@ -48,18 +58,27 @@ function toHistory(messages: ChatMessage[]): ChatHistoryItem[] {
   return history;
 }
 
+type EngineSlot = Slot<LlamaContextSequence, LlamaChat>;
+
 export class Engine {
+  /**
+   * The router counts a prompt and then generates it, so the same conversation arrives twice in a row;
+   * its tokens wait here for the generation, which takes them. Entries expire, so no token array outlives
+   * its request for long, and the cheap bounds keep each one within about a context's worth.
+   */
+  private readonly counted = new Map<string, { tokens: Token[]; timer: ReturnType<typeof setTimeout> }>();
+
   private constructor(
-    private readonly llama: Llama,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
-    private readonly chat: LlamaChat,
+    private readonly pool: SlotPool<LlamaContextSequence, LlamaChat>,
+    private readonly limits: PromptLimits,
     readonly info: EngineInfo,
     /** The GPU setting the model was loaded with, so inspections use the same backend. */
     readonly gpuSetting: EngineOptions['gpu'],
   ) {}
 
-  /** Validates the file, loads the model and creates its context. */
+  /** Validates the file, loads the model and creates its context with one sequence per parallel request. */
   static async load(options: EngineOptions): Promise<Engine> {
     const started = performance.now();
     const llama = await loadLlama(options.gpu);
@@ -83,14 +102,26 @@ export class Engine {
       fullyOffloaded: llama.gpu !== false && model.gpuLayers >= model.fileInsights.totalLayers,
     });
     const threads = options.threads ?? defaultThreads;
+    const fitted = await defaultSequences({ insights: model.fileInsights, contextSize: cap, gpuLayers: model.gpuLayers, ...(await freeMemory(llama)) });
+    const sequences = options.parallel ?? fitted;
     let context: LlamaContext;
     try {
-      context = await model.createContext({ contextSize: { min: Math.min(256, cap), max: cap }, threads, sequences: 1 });
+      context = await model.createContext({ contextSize: { min: Math.min(256, cap), max: cap }, threads, sequences });
     } catch (error) {
       await model.dispose();
-      throw new DriverError('inference_failed', `Not enough memory for the model's context: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new DriverError('inference_failed', `Not enough memory for ${sequences} sequence${sequences === 1 ? '' : 's'} of the model's context: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    const chat = new LlamaChat({ contextSequence: context.getSequence() });
+    let cache: StateCache | null = null;
+    if (options.stateCacheDir) {
+      const file = await stat(options.modelPath);
+      const fingerprint = JSON.stringify({ model: options.modelPath, size: file.size, mtime: file.mtimeMs, contextSize: context.contextSize });
+      cache = await StateCache.open(options.stateCacheDir, options.stateCacheMaxBytes ?? DEFAULT_STATE_CACHE_BYTES, fingerprint);
+    }
+    const slots: EngineSlot[] = [];
+    for (let index = 0; index < sequences; index++) {
+      const sequence = context.getSequence();
+      slots.push({ index, sequence, chat: new LlamaChat({ contextSequence: sequence }), key: null, lastUsed: 0, busy: false, forgetOnRelease: false });
+    }
     const gpu = llama.gpu;
     const backend: Backend = gpu === false ? 'cpu' : gpu;
     const info: EngineInfo = {
@@ -104,61 +135,104 @@ export class Engine {
       trainedContextSize: trained,
       threads: context.currentThreads,
       defaultThreads,
+      sequences,
+      defaultSequences: fitted,
       gpuLayers: model.gpuLayers,
       loadMs: performance.now() - started,
     };
-    return new Engine(llama, model, context, chat, info, options.gpu ?? 'auto');
+    const limits: PromptLimits = { window: context.contextSize, longestTokenBytes: longestTokenBytes(model.fileInfo.metadata.tokenizer?.ggml?.tokens) };
+    return new Engine(model, context, new SlotPool(slots, cache), limits, info, options.gpu ?? 'auto');
   }
 
   /** Counts the prompt's tokens exactly as generation will see them (chat template included). */
-  countTokens(messages: ChatMessage[]): number {
-    return this.promptTokens(messages).length;
+  async countTokens(messages: ChatMessage[], signal?: AbortSignal): Promise<number> {
+    const bytes = this.checkBytes(messages);
+    const tokens = await this.tokenize(messages, bytes, signal);
+    // A prompt that does not fit is refused by the caller; its tokens are not worth keeping.
+    if (tokens.length < this.limits.window) this.remember(promptKey(messages), tokens);
+    return tokens.length;
+  }
+
+  /** Step 1 of the cheap bounds (see prompt-bound.ts): the prompt's bytes against the context; returns them. */
+  private checkBytes(messages: ChatMessage[]): number {
+    const bytes = messages.reduce((sum, message) => sum + Buffer.byteLength(messageText(message), 'utf8'), 0);
+    checkPromptBytes(bytes, this.limits);
+    return bytes;
+  }
+
+  /** The prompt's tokens; a large prompt is first counted in chunks that let other requests generate. */
+  private async tokenize(messages: ChatMessage[], bytes: number, signal?: AbortSignal): Promise<Token[]> {
+    if (bytes > CHUNKED_COUNT_FROM_BYTES) {
+      await countInChunks(messages.map(messageText), this.limits.window, (text) => this.model.tokenize(text, false).length, signal);
+    }
+    const { contextText } = this.slotChat().chatWrapper.generateContextState({ chatHistory: toHistory(messages) });
+    return contextText.tokenize(this.model.tokenizer);
+  }
+
+  private remember(key: string, tokens: Token[]): void {
+    this.takeCounted(key);
+    const timer = setTimeout(() => this.counted.delete(key), COUNTED_PROMPT_TTL_MS);
+    timer.unref();
+    this.counted.set(key, { tokens, timer });
+  }
+
+  private takeCounted(key: string): Token[] | null {
+    const entry = this.counted.get(key);
+    if (!entry) return null;
+    clearTimeout(entry.timer);
+    this.counted.delete(key);
+    return entry.tokens;
+  }
+
+  private slotChat(): LlamaChat {
+    return this.pool.slots[0]!.chat;
   }
 
   /**
-   * The router counts a prompt and then generates it, so the same conversation arrives twice in a row;
-   * the last tokenisation is kept to tokenise it once.
-   */
-  private promptTokens(messages: ChatMessage[]): Token[] {
-    const key = JSON.stringify(messages);
-    if (this.lastPrompt?.key === key) return this.lastPrompt.tokens;
-    const { contextText } = this.chat.chatWrapper.generateContextState({ chatHistory: toHistory(messages) });
-    const tokens = contextText.tokenize(this.model.tokenizer);
-    this.lastPrompt = { key, tokens };
-    return tokens;
-  }
-
-  private lastPrompt: { key: string; tokens: Token[] } | null = null;
-
-  /**
-   * Runs one completion. Refuses a prompt that does not fit instead of letting node-llama-cpp shift the
-   * context, which would silently drop the start of the conversation or even the latest message.
+   * Runs one completion on a free sequence. Refuses a prompt that does not fit instead of letting
+   * node-llama-cpp shift the context, which would silently drop the start of the conversation or even the
+   * latest message.
    */
   async complete(params: GenerateParams, signal: AbortSignal, onText: (text: string) => void): Promise<HostCompletion> {
     const started = performance.now();
     const history = toHistory(params.messages);
-    const prompt = this.promptTokens(params.messages);
+    const bytes = this.checkBytes(params.messages);
+    const prompt = this.takeCounted(promptKey(params.messages)) ?? (await this.tokenize(params.messages, bytes, signal));
     const inputTokens = prompt.length;
     const window = this.context.contextSize;
     const room = window - inputTokens;
     if (room < 1 || (params.maxTokens !== undefined && params.maxTokens > room)) {
-      throw new DriverError(
-        'context_overflow',
+      throw overflow(
         `The conversation needs ${inputTokens} tokens${params.maxTokens ? ` plus ${params.maxTokens} for the answer` : ''}, more than the local model's context of ${window} tokens.`,
       );
     }
-    // node-llama-cpp keeps the sequence's tokens and evaluates only what differs from them, so the common
-    // prefix with the last turn is what the KV cache saves.
-    const cachedInputTokens = commonPrefixLength(this.chat.sequence.contextTokens, prompt);
+    const { slot, source } = await this.pool.acquire(params.affinityKey, prompt);
+    try {
+      // node-llama-cpp keeps the sequence's tokens and evaluates only what differs from them.
+      const cachedInputTokens = commonPrefixLength(slot.sequence.contextTokens, prompt);
+      return await this.generate(slot, history, params, { room, started, inputTokens, cachedInputTokens, cacheSource: cachedInputTokens > 0 ? source : 'none' }, signal, onText);
+    } finally {
+      await this.pool.release(slot);
+    }
+  }
+
+  private async generate(
+    slot: EngineSlot,
+    history: ChatHistoryItem[],
+    params: GenerateParams,
+    prompt: { room: number; started: number; inputTokens: number; cachedInputTokens: number; cacheSource: HostCompletion['cacheSource'] },
+    signal: AbortSignal,
+    onText: (text: string) => void,
+  ): Promise<HostCompletion> {
     let text = '';
     let outputTokens = 0;
     let firstTokenAt: number | null = null;
     let stopReason: HostCompletion['stopReason'] = 'stop';
     try {
-      const result = await this.chat.generateResponse(history, {
+      const result = await slot.chat.generateResponse(history, {
         signal,
         stopOnAbortSignal: true,
-        maxTokens: params.maxTokens ?? room,
+        maxTokens: params.maxTokens ?? prompt.room,
         temperature: params.temperature ?? 0,
         ...(params.seed === undefined ? {} : { seed: params.seed }),
         onToken: (tokens) => {
@@ -187,25 +261,31 @@ export class Engine {
     return {
       text,
       model: this.info.modelName,
-      inputTokens,
+      inputTokens: prompt.inputTokens,
       outputTokens,
-      cachedInputTokens,
-      timeToFirstTokenMs: firstTokenAt === null ? null : firstTokenAt - started,
-      totalMs: performance.now() - started,
+      cachedInputTokens: prompt.cachedInputTokens,
+      cacheSource: prompt.cacheSource,
+      timeToFirstTokenMs: firstTokenAt === null ? null : firstTokenAt - prompt.started,
+      totalMs: performance.now() - prompt.started,
       stopReason,
     };
   }
 
+  /** Drops a conversation's cached prompt (it was deleted). */
+  forget(key: string): Promise<void> {
+    return this.pool.forget(key);
+  }
+
   /** Frees the context and the model's memory. */
   async dispose(): Promise<void> {
+    for (const { timer } of this.counted.values()) clearTimeout(timer);
+    this.counted.clear();
     await this.context.dispose();
     await this.model.dispose();
   }
 }
 
-function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
+/** A short key for a conversation, so a 100 KB prompt is not kept twice as the key of its own tokens. */
+function promptKey(messages: ChatMessage[]): string {
+  return createHash('sha256').update(JSON.stringify(messages)).digest('base64');
 }

@@ -2,11 +2,9 @@
  * Checks a GGUF file before llama.cpp sees it. llama.cpp aborts the whole process on some malformed files
  * (a missing `llama.feed_forward_length`, for one), so everything we can check in JavaScript, we check here.
  */
-import { open, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { GgufInsights, readGgufFileInfo, type GgufFileInfo, type Llama } from 'node-llama-cpp';
 import { DriverError } from '../core/errors.js';
-import { checkGgufBounds, GgufBoundsError } from './gguf-bounds.js';
+import { precheckGguf } from './gguf-precheck.js';
 
 /** Architectures whose blocks have no feed-forward network, so the key is legitimately absent. */
 const NO_FFN_ARCHITECTURES = new Set(['mamba', 'mamba2', 'rwkv6', 'rwkv6qwen2', 'rwkv7', 'arwkv7']);
@@ -20,39 +18,7 @@ export interface ValidatedModel {
 
 /** Throws a DriverError naming the problem, or returns what it read. */
 export async function validateGguf(path: string, llama: Llama): Promise<ValidatedModel> {
-  let size: number;
-  try {
-    const stats = await stat(path);
-    if (!stats.isFile()) throw new DriverError('model_not_found', `The model path is not a file: ${path}`);
-    size = stats.size;
-  } catch (error) {
-    if (error instanceof DriverError) throw error;
-    throw new DriverError('model_not_found', `The model file does not exist: ${path}`, { cause: error });
-  }
-  const magic = Buffer.alloc(4);
-  const handle = await open(path, 'r');
-  try {
-    await handle.read(magic, 0, 4, 0);
-  } finally {
-    await handle.close();
-  }
-  if (magic.toString('latin1') !== 'GGUF') {
-    throw new DriverError('inference_failed', `Not a GGUF model file (it does not start with "GGUF"): ${path}`);
-  }
-
-  // node-llama-cpp's reader trusts the header's counts; nothing reaches it before they are checked.
-  for (const part of splitParts(path)) {
-    try {
-      await checkGgufBounds(part);
-    } catch (error) {
-      if (!(error instanceof GgufBoundsError)) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && part !== path) continue;
-        throw error;
-      }
-      throw new DriverError('inference_failed', `The GGUF file is damaged or hostile and was not read: ${error.message}.`, { cause: error });
-    }
-  }
-
+  const size = await precheckGguf(path);
   let info: GgufFileInfo;
   try {
     info = await readGgufFileInfo(path, { readTensorInfo: true, sourceType: 'filesystem', logWarnings: false });
@@ -85,17 +51,6 @@ export async function validateGguf(path: string, llama: Llama): Promise<Validate
     throw new DriverError('inference_failed', `This build of llama.cpp does not support the "${architecture}" architecture.`);
   }
   return { info, insights, fileSizeBytes: size, architecture };
-}
-
-const SPLIT_PART = /-(\d{5})-of-(\d{5})\.gguf$/i;
-
-/** The file, or every part of a split model it is the first of (node-llama-cpp reads them all). */
-function splitParts(path: string): string[] {
-  const match = SPLIT_PART.exec(basename(path));
-  if (!match) return [path];
-  const total = Number(match[2]);
-  const stem = basename(path).slice(0, -match[0].length);
-  return Array.from({ length: Math.min(total, 999) }, (_, i) => join(dirname(path), `${stem}-${String(i + 1).padStart(5, '0')}-of-${match[2]}.gguf`));
 }
 
 function messageOf(error: unknown): string {

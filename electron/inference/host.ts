@@ -23,14 +23,26 @@ function send(message: HostMessage): void {
 
 let engine: Engine | null = null;
 let loading: Promise<Engine> | null = null;
+/** Calls that can be aborted (generations, counts), by id. */
 const running = new Map<number, AbortController>();
+/** Generations in progress, by id: a model is disposed only after they have ended. */
+const generating = new Map<number, Promise<unknown>>();
+
+/** Aborts every generation and waits for them to end (they answer with their partial text). */
+async function endGenerations(): Promise<void> {
+  for (const id of generating.keys()) running.get(id)?.abort();
+  await Promise.allSettled([...generating.values()]);
+}
 
 async function handle(call: HostCall): Promise<unknown> {
   switch (call.method) {
     case 'load': {
       const previous = engine;
       engine = null;
-      if (previous) await previous.dispose();
+      if (previous) {
+        await endGenerations();
+        await previous.dispose();
+      }
       loading = Engine.load(call.params);
       try {
         engine = await loading;
@@ -40,21 +52,33 @@ async function handle(call: HostCall): Promise<unknown> {
       return engine.info;
     }
     case 'complete': {
-      const current = requireEngine();
+      // A generation sent while a new model loads (the switch raced it) runs on the new model.
+      const current = engine ?? (loading ? await loading : requireEngine());
       const controller = new AbortController();
       running.set(call.id, controller);
       const batcher = new DeltaBatcher((text) => send({ kind: 'delta', id: call.id, text }));
+      const generation = current.complete(call.params, controller.signal, (text) => batcher.push(text));
+      generating.set(call.id, generation);
       try {
-        const result = await current.complete(call.params, controller.signal, (text) => batcher.push(text));
-        batcher.flush();
-        return result;
+        return await generation;
       } finally {
         batcher.flush();
+        generating.delete(call.id);
         running.delete(call.id);
       }
     }
-    case 'countTokens':
-      return requireEngine().countTokens(call.params.messages);
+    case 'countTokens': {
+      const controller = new AbortController();
+      running.set(call.id, controller);
+      try {
+        return await requireEngine().countTokens(call.params.messages, controller.signal);
+      } finally {
+        running.delete(call.id);
+      }
+    }
+    case 'forget':
+      await engine?.forget(call.params.key);
+      return null;
     case 'inspect':
       return inspectModel(call.params.path, await loadLlama(call.params.gpu ?? engine?.gpuSetting ?? 'auto'), call.params.contextSize);
     case 'ping':
@@ -62,7 +86,10 @@ async function handle(call: HostCall): Promise<unknown> {
     case 'unload': {
       const previous = engine;
       engine = null;
-      if (previous) await previous.dispose();
+      if (previous) {
+        await endGenerations();
+        await previous.dispose();
+      }
       return null;
     }
     default:

@@ -18,6 +18,12 @@ export interface EngineOptions {
   gpuLayers?: number | 'auto';
   /** GPU backend; 'auto' picks the best available, false forces the CPU. */
   gpu?: 'auto' | false | 'cuda' | 'vulkan' | 'metal';
+  /** Requests answered at once (sequences of the context); the host picks what memory allows when absent. */
+  parallel?: number;
+  /** Where evicted sequences' states are saved; absent: they are not saved. */
+  stateCacheDir?: string;
+  /** Size cap of that folder, in bytes. */
+  stateCacheMaxBytes?: number;
   /**
    * Skips the pre-load file checks. Only tests use it, to prove that a model which aborts llama.cpp
    * natively takes down the host process and nothing else.
@@ -33,6 +39,8 @@ export interface HostCompletion {
   outputTokens: number;
   /** Prompt tokens already in the KV cache from an earlier turn, so not evaluated again. */
   cachedInputTokens: number;
+  /** Where those tokens came from: the sequence that held them, a state restored from disk, or nowhere. */
+  cacheSource: 'sequence' | 'disk' | 'none';
   timeToFirstTokenMs: number | null;
   totalMs: number;
   stopReason: Exclude<StopReason, 'error'>;
@@ -43,6 +51,8 @@ export interface GenerateParams {
   maxTokens?: number;
   temperature?: number;
   seed?: number;
+  /** The conversation this request continues (see CompletionRequest.affinityKey). */
+  affinityKey?: string;
 }
 
 /** Calls the driver makes; each gets exactly one reply with the same id. */
@@ -52,6 +62,8 @@ export type HostCall =
   | { kind: 'call'; id: number; method: 'countTokens'; params: { messages: ChatMessage[] } }
   | { kind: 'call'; id: number; method: 'unload'; params: Record<string, never> }
   | { kind: 'call'; id: number; method: 'inspect'; params: { path: string; contextSize?: number; gpu?: EngineOptions['gpu'] } }
+  /** Drops a conversation's cached prompt: its saved state and its tokens in memory. */
+  | { kind: 'call'; id: number; method: 'forget'; params: { key: string } }
   /** Answers at once: the driver's test that the host is still responsive. */
   | { kind: 'call'; id: number; method: 'ping'; params: Record<string, never> };
 
@@ -63,6 +75,7 @@ export interface HostResults {
   countTokens: number;
   unload: null;
   inspect: ModelInspection;
+  forget: null;
   ping: null;
 }
 

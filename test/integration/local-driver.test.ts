@@ -56,6 +56,8 @@ describe('local driver on real llama.cpp', () => {
     assert.equal(info.contextSize, 512);
     assert.equal(d.contextWindow(), 512);
     assert.equal(info.threads, info.defaultThreads);
+    assert.equal(info.sequences, info.defaultSequences, 'without a setting the memory fit decides');
+    assert.ok(info.sequences >= 1 && info.sequences <= 4, String(info.sequences));
     assert.equal(d.privacyTier(), 'sovereign');
   });
 
@@ -108,8 +110,8 @@ describe('local driver on real llama.cpp', () => {
     assert.equal(next.text, 'tick tock');
   });
 
-  test('concurrent requests run one at a time in arrival order, none lost or interleaved', async () => {
-    const d = driver(models.loop);
+  test('with one sequence, concurrent requests run one at a time in arrival order, none lost or interleaved', async () => {
+    const d = driver(models.loop, { parallel: 1 });
     await d.load();
     const order: number[] = [];
     const texts = new Map<number, string>();
@@ -134,14 +136,16 @@ describe('local driver on real llama.cpp', () => {
     assert.equal(d.queueLength(), 0);
   });
 
-  test('a full queue refuses new requests with a clear error; a queued request can be cancelled', async () => {
-    const d = driver(models.loop, { maxQueue: 1 });
+  test('a full queue refuses new requests with a clear error and a Retry-After; a queued request can be cancelled', async () => {
+    const d = driver(models.loop, { maxQueue: 1, parallel: 1 });
     await d.load();
     const stop = new AbortController();
     const running = d.complete({ messages: hello, signal: stop.signal });
     const cancelMe = new AbortController();
     const queued = d.complete({ messages: hello, signal: cancelMe.signal, maxTokens: 2 });
-    await rejectsWith(d.complete({ messages: hello }), 'rate_limited', /busy/);
+    const busy = await rejectsWith(d.complete({ messages: hello }), 'rate_limited', /busy: 1 answer is being written and 1 waiting; try again in \d+ s/);
+    assert.ok(busy.retryAfterMs !== undefined && busy.retryAfterMs >= 1000 && busy.retryAfterMs <= 60_000, String(busy.retryAfterMs));
+    assert.equal(busy.spillable, true, 'a busy local model lets Local first spill over');
     cancelMe.abort();
     const q = await queued;
     assert.equal(q.stopReason, 'aborted');
