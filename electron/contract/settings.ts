@@ -14,6 +14,9 @@ export const ENDPOINT_PRESETS: Record<Exclude<EndpointPreset, 'custom'>, { name:
   llamacpp: { name: 'llama.cpp server', baseURL: 'http://127.0.0.1:8080/v1' },
 };
 
+/** The most requests the local engine may be set to answer at once (`local.parallel`, `--parallel`). */
+export const MAX_PARALLEL = 16;
+
 /** Declared capabilities: true or false as the person set them, null to use what the endpoint says. */
 export type EndpointCapabilities = Record<Capability, boolean | null>;
 
@@ -63,6 +66,8 @@ export interface Settings {
     gpuLayers: number | 'auto';
     /** null: the model's trained context, capped to keep memory reasonable. */
     contextSize: number | null;
+    /** Requests answered at once (one sequence each); null: what memory allows for that many contexts. */
+    parallel: number | null;
   };
   /** The endpoints of the route, in the order they are tried. */
   endpoints: EndpointSettings[];

@@ -518,6 +518,11 @@ export class RoutingDriver implements LlmDriver {
       this.counters.cancelled++;
       this.record(entry, 'aborted', 'cancelled by the user', undefined, response.timings.totalMs);
       egress?.end({ outcome: 'aborted', promptTokens: response.usage.inputTokens || run.promptTokens, tokensReceived: response.usage.outputTokens });
+    } else if (response.stopReason === 'switched') {
+      // The model was switched mid-answer: not the person's cancel, and nothing about the entry's health.
+      stats.breaker.release();
+      this.record(entry, 'switched', 'the model was switched mid-answer', undefined, response.timings.totalMs);
+      egress?.end({ outcome: 'incomplete', promptTokens: response.usage.inputTokens || run.promptTokens, tokensReceived: response.usage.outputTokens });
     } else {
       stats.breaker.success();
       stats.successes++;

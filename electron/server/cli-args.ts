@@ -1,7 +1,7 @@
 /** Command-line flags of `npm run serve`: parsed strictly, each bad value refused with one clear message. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PRIVACY_TIERS, ROUTING_STRATEGIES, type EndpointSettings, type PrivacyTier, type RoutingStrategy, type SettingsPatch } from '../contract/index.js';
+import { MAX_PARALLEL, PRIVACY_TIERS, ROUTING_STRATEGIES, type EndpointSettings, type PrivacyTier, type RoutingStrategy, type SettingsPatch } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
 import { resolveTier } from '../drivers/privacy.js';
 import { defaultDataDir } from '../services/paths.js';
@@ -28,6 +28,8 @@ Options:
   --host <address>       Address to listen on (default ${DEFAULT_HOST}). Anything but a
                          loopback address requires --api-key.
   --model <path>         Local GGUF model file.
+  --parallel <n>         Requests the local model answers at once, 1 to ${MAX_PARALLEL}
+                         (default: as many as memory allows for that many contexts, up to 4).
   --remote-url <url>     Base URL of an OpenAI-compatible endpoint, e.g. a LAN server
                          (http://192.168.1.20:8080/v1) or https://api.openai.com/v1.
                          Repeat it for a route of several endpoints, tried in order.
@@ -96,6 +98,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         port: { type: 'string' },
         host: { type: 'string' },
         model: { type: 'string' },
+        parallel: { type: 'string' },
         'remote-url': { type: 'string', multiple: true },
         'remote-model': { type: 'string', multiple: true },
         'remote-tier': { type: 'string', multiple: true },
@@ -141,6 +144,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.model !== undefined) {
     if (!values.model.trim()) throw new UsageError('--model must be a path to a GGUF file');
     overrides.local = { modelPath: resolve(values.model) };
+  }
+  if (values.parallel !== undefined) {
+    if (!/^\d{1,2}$/.test(values.parallel) || Number(values.parallel) < 1 || Number(values.parallel) > MAX_PARALLEL) {
+      throw new UsageError(`--parallel must be a whole number from 1 to ${MAX_PARALLEL}, not "${values.parallel}"`);
+    }
+    overrides.local = { ...overrides.local, parallel: Number(values.parallel) };
   }
   const endpoints = parseEndpoints(values['remote-url'] ?? [], values['remote-model'] ?? [], values['remote-tier'] ?? []);
   if (endpoints.length > 0) overrides.endpoints = endpoints;

@@ -133,7 +133,8 @@ function reportEngine(services: Services): void {
     let line = '';
     if (stopping) return;
     if (status.state === 'ready' && status.info) {
-      line = `Local model ready: ${status.info.modelName} (${status.info.backend}, context ${status.info.contextSize} tokens)`;
+      const { modelName, backend, contextSize, sequences } = status.info;
+      line = `Local model ready: ${modelName} (${backend}, context ${contextSize} tokens, ${sequences} request${sequences === 1 ? '' : 's'} at once)`;
     } else if (status.state === 'error' && status.error) {
       line = `local model ${status.modelPath ?? ''} cannot be used: ${status.error.message}`;
     }

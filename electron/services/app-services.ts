@@ -72,7 +72,13 @@ export async function createServices(options: ServicesOptions): Promise<Services
   await mkdir(modelsDir, { recursive: true });
   const settings = new SettingsService({ store, overrides, keys: options.secrets, hfToken: options.hfToken ?? null, modelsDir, events });
   const egress = new EgressLedger(join(options.dataDir, 'egress.jsonl'), events);
-  const routing = new RouterService({ settings, events, egress, ...(options.launcher ? { launcher: options.launcher } : {}) });
+  const routing = new RouterService({
+    settings,
+    events,
+    egress,
+    stateCacheDir: join(options.dataDir, 'prompt-cache'),
+    ...(options.launcher ? { launcher: options.launcher } : {}),
+  });
   const chat = new ChatService(conversations, routing, settings, events);
   const models = new ModelService({ routing, events, settings, modelsDir });
   const downloads = new DownloadService({
@@ -98,7 +104,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     'conversations:get': (r) => conversations.get(r.id),
     'conversations:create': (r) => conversations.create(r.title),
     'conversations:rename': (r) => conversations.rename(r.id, r.title),
-    'conversations:delete': (r) => conversations.delete(r.id).then(() => ({ deleted: true as const })),
+    'conversations:delete': (r) => chat.deleteConversation(r.id).then(() => ({ deleted: true as const })),
     'conversations:setPin': (r) => chat.setPin(r.id, r.pin),
     'router:get': (r) => routing.state(r.conversationId === undefined ? null : conversations.get(r.conversationId).pin),
     'router:setStrategy': (r) => settings.update({ routing: { strategy: r.strategy } }).then(() => routing.state()),

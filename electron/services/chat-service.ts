@@ -28,8 +28,6 @@ import type { SettingsService } from './settings-service.js';
 
 /** How often streamed text is sent across the boundary while a model is generating. */
 const DELTA_INTERVAL_MS = 16;
-/** Answers that may run at once; more would only queue behind the local model anyway. */
-const MAX_RUNNING = 8;
 
 interface PendingConsent {
   requestId: string;
@@ -49,8 +47,12 @@ export class ChatService {
     private readonly events: EventHub,
   ) {}
 
+  /**
+   * Stores the message and starts its answer. How many answers the local model writes at once, and how
+   * many may wait, is the local driver's to decide (one limit, one queue); a full queue ends the answer with
+   * RATE_LIMITED, or spills over under Local first.
+   */
   async send(request: ChannelRequest<'chat:send'>): Promise<ChannelResponse<'chat:send'>> {
-    this.ensureCapacity();
     const conversationId = request.conversationId ?? (await this.conversations.create(titleFrom(request.content))).id;
     const conversation = this.conversations.get(conversationId);
     if (conversation.messageCount === 0 && conversation.title === 'New conversation') {
@@ -64,7 +66,6 @@ export class ChatService {
 
   /** Answers the last user message again; the previous answer to it is replaced. */
   async retry(request: ChannelRequest<'chat:retry'>): Promise<ChannelResponse<'chat:retry'>> {
-    this.ensureCapacity();
     const conversation = this.conversations.get(request.conversationId);
     const lastUser = [...conversation.messages].reverse().find((m) => m.role === 'user');
     if (!lastUser) throw new ServiceError('INVALID_ARGUMENT', 'This conversation has no message to answer again.', 'conversationId');
@@ -111,8 +112,10 @@ export class ChatService {
     await Promise.all(runs.map((run) => run.done));
   }
 
-  private ensureCapacity(): void {
-    if (this.running.size >= MAX_RUNNING) throw new ServiceError('BUSY', `${MAX_RUNNING} answers are already being generated; wait for one to finish.`);
+  /** Deletes a conversation and the prompt the local engine keeps for it (in memory and on disk). */
+  async deleteConversation(id: string): Promise<void> {
+    await this.conversations.delete(id);
+    await this.routing.forgetConversation(id);
   }
 
   private start(conversationId: string, options: NonNullable<ChannelRequest<'chat:send'>['options']>, onEndpoints: boolean): string {
@@ -156,6 +159,8 @@ export class ChatService {
         {
           messages,
           signal,
+          // The local engine keeps this conversation's prompt on one sequence, or on disk when evicted.
+          affinityKey: conversationId,
           temperature: options.temperature ?? settings.generation.temperature,
           ...(maxTokens === undefined ? {} : { maxTokens }),
           ...(options.seed === undefined ? {} : { seed: options.seed }),

@@ -13,6 +13,8 @@ import { RoutingDriver, type RouteOptions } from '../core/router.js';
 import type { CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier } from '../core/types.js';
 import type { HostLauncher } from '../drivers/host-process.js';
 import { LocalDriver } from '../drivers/local-driver.js';
+import { ModelInspector } from '../drivers/model-inspector.js';
+import type { EngineOptions } from '../inference/protocol.js';
 import { RemoteDriver } from '../drivers/remote-driver.js';
 import { ServiceError, toAppError } from './errors.js';
 import type { EventHub } from './event-hub.js';
@@ -40,6 +42,8 @@ export interface RouterServiceOptions {
   events: EventHub;
   egress: EgressRecorder;
   launcher?: HostLauncher;
+  /** Where the local engine saves evicted conversations' prompt state; absent: not saved. */
+  stateCacheDir?: string;
 }
 
 /** What an endpoint can do: as declared, else as it said when tested, else assumed (it will say if not). */
@@ -53,11 +57,12 @@ export class RouterService {
   private localConfig = '';
   private settings: Settings;
   private crashesBefore = 0;
-  private inspector: LocalDriver | null = null;
+  private readonly inspector: ModelInspector;
   private metricsTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly options: RouterServiceOptions) {
     const settings = (this.settings = options.settings.current());
+    this.inspector = new ModelInspector(options.launcher ? { launcher: options.launcher } : {});
     this.router = new RoutingDriver({ route: [], strategy: settings.routing.strategy, ceiling: settings.routing.ceiling, egress: options.egress });
     this.apply(settings, true);
     // Metrics change on every request; a UI needs a few updates a second at most. The route's state goes
@@ -137,13 +142,14 @@ export class RouterService {
     return { latencyMs: Math.round(result.latencyMs), models: result.models, learned: result.learned };
   }
 
-  /** Describes a GGUF file and its fit, through the inference host (the only place that reads GGUF). */
+  /** Describes a GGUF file and its fit in a short-lived process of its own, never on the engine's host. */
   inspect(path: string): Promise<ModelInspection> {
-    const contextSize = this.settings.local.contextSize ?? undefined;
-    if (this.local) return this.local.inspect(path, contextSize);
-    // With no model configured there is no engine; a host that never loads a model answers instead.
-    this.inspector ??= new LocalDriver({ id: 'inspector', modelPath: '', ...(this.options.launcher ? { launcher: this.options.launcher } : {}) });
-    return this.inspector.inspect(path, contextSize);
+    return this.inspector.inspect(path, this.settings.local.contextSize ?? undefined);
+  }
+
+  /** A conversation was deleted: the local engine drops its cached prompt, in memory and on disk. */
+  async forgetConversation(id: string): Promise<void> {
+    await this.local?.forget(id);
   }
 
   /** Loads the local model in the background so the first message does not wait for it. */
@@ -159,7 +165,8 @@ export class RouterService {
 
   async dispose(): Promise<void> {
     if (this.metricsTimer) clearTimeout(this.metricsTimer);
-    await Promise.all([this.local?.dispose(), this.inspector?.dispose()]);
+    this.inspector.dispose();
+    await this.local?.dispose();
   }
 
   /** Applies settings, rebuilding the local engine only when its own settings changed. */
@@ -185,28 +192,46 @@ export class RouterService {
     this.options.events.emit('router:update', this.state());
   }
 
+  /**
+   * Points the local engine at the settings' model. The driver is kept across switches, so answers being
+   * written end as `switched` and waiting requests run on the new model; removing the model retires it.
+   */
   private buildLocal(settings: Settings): void {
     const previous = this.local;
-    if (previous) {
-      this.crashesBefore += previous.crashCount();
-      void previous.dispose();
+    const options = settings.local.modelPath ? this.engineOptions(settings.local.modelPath, settings) : null;
+    if (previous && options) {
+      void previous.reconfigure(options).catch(() => {});
+    } else {
+      if (previous) {
+        this.crashesBefore += previous.crashCount();
+        void previous.retire();
+      }
+      this.local = options
+        ? new LocalDriver({
+            ...options,
+            ...(this.options.launcher ? { launcher: this.options.launcher } : {}),
+            onStatusChange: () => {
+              // A model that loads (or fails to) changes its name and what answers next.
+              this.options.events.emit('engine:update', this.engineStatus());
+              this.options.events.emit('router:update', this.state());
+            },
+          })
+        : null;
     }
-    const { modelPath, threads, gpuLayers, contextSize } = settings.local;
-    this.local = modelPath
-      ? new LocalDriver({
-          modelPath,
-          gpuLayers,
-          ...(threads === null ? {} : { threads }),
-          ...(contextSize === null ? {} : { contextSize }),
-          ...(this.options.launcher ? { launcher: this.options.launcher } : {}),
-          onStatusChange: () => {
-            // A model that loads (or fails to) changes its name and what answers next.
-            this.options.events.emit('engine:update', this.engineStatus());
-            this.options.events.emit('router:update', this.state());
-          },
-        })
-      : null;
     this.options.events.emit('engine:update', this.engineStatus());
+  }
+
+  /** Every engine option the settings decide; unset ones are undefined so a switch clears them. */
+  private engineOptions(modelPath: string, settings: Settings): EngineOptions {
+    const { threads, gpuLayers, contextSize, parallel } = settings.local;
+    return {
+      modelPath,
+      gpuLayers,
+      threads: threads ?? undefined,
+      contextSize: contextSize ?? undefined,
+      parallel: parallel ?? undefined,
+      stateCacheDir: this.options.stateCacheDir,
+    };
   }
 
   /** One driver per enabled endpoint that names a model; one that cannot be built is left out, not fatal. */

@@ -3,7 +3,7 @@
  * says what the types are; these schemas make sure the values really are that before a service sees them.
  */
 import { z } from 'zod';
-import { CAPABILITIES, PRIVACY_TIERS, ROUTING_STRATEGIES, type Channel, type ChannelRequest, type EndpointPreset, type Settings } from '../contract/index.js';
+import { CAPABILITIES, MAX_PARALLEL, PRIVACY_TIERS, ROUTING_STRATEGIES, type Channel, type ChannelRequest, type EndpointPreset, type Settings } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
 import { resolveTier } from '../drivers/privacy.js';
 import { ServiceError } from './errors.js';
@@ -95,6 +95,7 @@ export const settingsSchema = z.strictObject({
     threads: z.number().int().min(1).max(256).nullable(),
     gpuLayers: z.union([z.literal('auto'), z.number().int().min(0).max(1000)]),
     contextSize: z.number().int().min(128).max(1_048_576).nullable(),
+    parallel: z.number().int().min(1).max(MAX_PARALLEL).nullable(),
   }),
   endpoints,
   generation: z.strictObject({

@@ -24,7 +24,7 @@ export const DEFAULT_SETTINGS: Settings = {
     circuitThreshold: 3,
     circuitCooldownMs: 30_000,
   },
-  local: { modelPath: null, threads: null, gpuLayers: 'auto', contextSize: null },
+  local: { modelPath: null, threads: null, gpuLayers: 'auto', contextSize: null, parallel: null },
   endpoints: [],
   generation: { systemPrompt: '', temperature: 0.7, maxTokens: null },
   server: { enabled: false, port: 8766 },
