@@ -42,6 +42,11 @@ function abandoned(signal: AbortSignal): DriverError {
   return reason instanceof DriverError ? reason : new DriverError('aborted', 'The request was cancelled.');
 }
 
+/** Removes a conversation's saved prompt state from the cache folder, with or without a running host. */
+export async function dropSavedPrompt(stateCacheDir: string, key: string): Promise<void> {
+  await rm(join(stateCacheDir, stateFileName(key)), { force: true });
+}
+
 /** A generation ended by a host restart before it had produced any text: it may run again. */
 class NotStarted extends DriverError {}
 
@@ -199,7 +204,7 @@ export class LocalDriver implements LlmDriver {
     if (this.channel.running()) {
       await this.channel.call('forget', { key }).result.catch(() => {});
     }
-    if (this.options.stateCacheDir) await rm(join(this.options.stateCacheDir, stateFileName(key)), { force: true });
+    if (this.options.stateCacheDir) await dropSavedPrompt(this.options.stateCacheDir, key);
   }
 
   /**

@@ -12,7 +12,7 @@ import { canonicalStrategy, entryCapabilities, entryName, strategyOrder, type Ro
 import { RoutingDriver, type RouteOptions } from '../core/router.js';
 import type { CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier } from '../core/types.js';
 import type { HostLauncher } from '../drivers/host-process.js';
-import { LocalDriver } from '../drivers/local-driver.js';
+import { dropSavedPrompt, LocalDriver } from '../drivers/local-driver.js';
 import { ModelInspector } from '../drivers/model-inspector.js';
 import type { EngineOptions } from '../inference/protocol.js';
 import { RemoteDriver } from '../drivers/remote-driver.js';
@@ -149,7 +149,8 @@ export class RouterService {
 
   /** A conversation was deleted: the local engine drops its cached prompt, in memory and on disk. */
   async forgetConversation(id: string): Promise<void> {
-    await this.local?.forget(id);
+    if (this.local) await this.local.forget(id);
+    else if (this.options.stateCacheDir) await dropSavedPrompt(this.options.stateCacheDir, id);
   }
 
   /** Loads the local model in the background so the first message does not wait for it. */

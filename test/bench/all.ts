@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- [flags]`: the stack benchmark with the given flags (see bench.ts), then the download
- * benchmark with its defaults. Each runs in its own process, so one's memory never weighs on the other.
+ * `npm run bench -- [flags]`: the stack benchmark (bench.ts), the parallel engine (engine.ts) and the server
+ * (server.ts), each with the given flags, then the download benchmark with its defaults. Each runs in its
+ * own process, so one's memory never weighs on the other.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -9,5 +10,6 @@ const run = (script: string, args: string[]): number => {
   const result = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url)), ...args], { stdio: 'inherit' });
   return result.status ?? 1;
 };
-const status = run('./bench.ts', process.argv.slice(2)) || run('./download.ts', []);
+const flags = process.argv.slice(2);
+const status = run('./bench.ts', flags) || run('./engine.ts', flags) || run('./server.ts', flags) || run('./download.ts', []);
 process.exit(status);

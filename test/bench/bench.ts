@@ -1,32 +1,23 @@
 /**
- * `npm run bench [-- --model PATH] [--tokens N] [--runs R] [--first-token-timeout MS]`: what the stack
- * costs, measured in one run.
+ * `npm run bench [-- --model PATH] [--tokens N] [--runs R] [--first-token-timeout MS] [--soak N]`: what the
+ * stack costs, measured in one run (this part; engine.ts and server.ts follow with the same flags).
  * Figures are medians over interleaved runs, so a noisy neighbour hurts every variant alike.
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { getLlama, LlamaChat, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
+import { LlamaChat } from 'node-llama-cpp';
 import { RoutingDriver } from '../../electron/core/router.js';
 import { messageText, type ChatMessage, type CompletionRequest, type CompletionResponse, type LlmDriver } from '../../electron/core/types.js';
 import { forkHostLauncher, type HostHandle } from '../../electron/drivers/host-process.js';
 import { LocalDriver } from '../../electron/drivers/local-driver.js';
 import { RemoteDriver } from '../../electron/drivers/remote-driver.js';
-import { defaultThreadCount } from '../../electron/inference/threads.js';
 import { startFakeOpenAI } from '../fixtures/fake-openai-server.js';
 import { writeBigramModel } from '../fixtures/gguf-writer.js';
 import { makeFixtureModels } from '../fixtures/models.js';
 import { isRunning } from '../fixtures/processes.js';
-import { statSync } from 'node:fs';
+import { benchArgs, fmt, loadBenchModel, median } from './common.js';
 
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string' },
-    tokens: { type: 'string', default: '1024' },
-    runs: { type: 'string', default: '9' },
-    'first-token-timeout': { type: 'string', default: '2000' },
-  },
-});
+const values = benchArgs();
 const fixtures = makeFixtureModels();
 // The default workload: the generated looping model with room for long answers.
 const modelPath = values.model ?? writeBigramModel(join(fixtures.dir, 'bench-loop.gguf'), { words: ['tick', 'tock'], loop: true, contextLength: 4096 });
@@ -40,23 +31,10 @@ interface Sample {
   outputTokens: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
-};
-const fmt = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const rate = (tokens: number, totalMs: number, ttftMs: number): number => ((tokens - 1) * 1000) / Math.max(1e-6, totalMs - ttftMs);
 
 // --- node-llama-cpp in-process: the limit -------------------------------------------------------------
-const llama = await getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error });
-const model: LlamaModel = await llama.loadModel({ modelPath });
-const chosenThreads = defaultThreadCount({
-  modelBytes: statSync(modelPath).size,
-  mathCores: llama.cpuMathCores,
-  logicalCores: availableParallelism(),
-  fullyOffloaded: llama.gpu !== false && model.gpuLayers >= model.fileInsights.totalLayers,
-});
-const contextSize = Math.min(model.trainContextSize, 2048);
+const { llama, model, threads: chosenThreads, contextSize } = await loadBenchModel(modelPath);
 
 async function inProcessRunner(threads: number | undefined) {
   const context = await model.createContext({ contextSize, ...(threads === undefined ? {} : { threads }) });

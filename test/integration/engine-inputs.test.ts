@@ -12,12 +12,13 @@ import { after, before, describe, test } from 'node:test';
 import type { Events } from '../../electron/contract/index.js';
 import { DriverError } from '../../electron/core/errors.js';
 import type { ChatMessage } from '../../electron/core/types.js';
-import { forkHostLauncher, type HostHandle } from '../../electron/drivers/host-process.js';
 import { LocalDriver, type LocalDriverOptions } from '../../electron/drivers/local-driver.js';
 import { ModelInspector } from '../../electron/drivers/model-inspector.js';
 import { createServices, type Services } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
 import { writeBigramModel } from '../fixtures/gguf-writer.js';
+import { trackingLauncher } from '../fixtures/hosts.js';
+import { isRunning, until } from '../fixtures/processes.js';
 import { LOOP_WORDS, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 
 let models: FixtureModels;
@@ -35,28 +36,6 @@ function driver(modelPath: string, extra: Partial<LocalDriverOptions> = {}): Loc
   const d = new LocalDriver({ modelPath, gpu: false, ...extra });
   drivers.push(d);
   return d;
-}
-
-function countingLauncher() {
-  const launched: HostHandle[] = [];
-  const base = forkHostLauncher();
-  return {
-    launched,
-    launcher: (): HostHandle => {
-      const host = base();
-      launched.push(host);
-      return host;
-    },
-  };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -148,7 +127,7 @@ describe('over-long prompts', { timeout: 120_000 }, () => {
 
 describe('hostile GGUF headers', { timeout: 120_000 }, () => {
   test('as the engine model (--model): refused within a second, no host started, memory bounded', async () => {
-    const { launcher, launched } = countingLauncher();
+    const { launcher, launched } = trackingLauncher();
     const d = driver(models.hostile, { launcher });
     const before = process.memoryUsage().rss;
     const { error, ms } = await refusal(d.complete({ messages: [{ role: 'user', content: 'hi' }] }));
@@ -156,12 +135,12 @@ describe('hostile GGUF headers', { timeout: 120_000 }, () => {
     assert.match(error.message, /damaged or hostile and was not read: the header claims more than 2\^53 tensors/);
     assert.ok(ms < 1000, `refused after ${ms} ms`);
     assert.equal(launched.length, 0, 'the file never reached a process that parses it');
-    assert.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024);
+    assert.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024, 'memory stayed bounded');
     assert.equal(d.status().state, 'error');
   });
 
   test('through models:add on a healthy server: refused within a second, and the engine keeps answering', async () => {
-    const { launcher, launched } = countingLauncher();
+    const { launcher, launched } = trackingLauncher();
     const dataDir = mkdtempSync(join(tmpdir(), 'spillway-inputs-'));
     dirs.push(dataDir);
     const s = await createServices({ dataDir, mode: 'headless', version: 'test', secrets: new MemorySecretStore(), launcher, overrides: { local: { modelPath: models.answer } } });
@@ -170,19 +149,19 @@ describe('hostile GGUF headers', { timeout: 120_000 }, () => {
     const started = performance.now();
     const added = await s.call('models:add', { path: models.hostile });
     const ms = performance.now() - started;
-    assert.ok(!added.ok);
+    assert.ok(!added.ok, 'the hostile file was added');
     assert.equal(added.error.code, 'INVALID_ARGUMENT');
     assert.match(added.error.message, /cannot be used as a model: The GGUF file is damaged or hostile/);
     assert.ok(ms < 1000, `refused after ${ms} ms`);
     assert.equal(launched.length, engine, 'no process was started to read it');
     const done = new Promise<Events['chat:done']>((resolve) => s.on('chat:done', resolve));
-    assert.ok((await s.call('chat:send', { content: 'Hello' })).ok);
+    assert.ok((await s.call('chat:send', { content: 'Hello' })).ok, 'chat:send was refused');
     const answer = (await done).result;
     assert.ok(answer.ok, JSON.stringify(answer));
   });
 
   test('a file being added is read in a short-lived process of its own, never on the engine host', async () => {
-    const { launcher, launched } = countingLauncher();
+    const { launcher, launched } = trackingLauncher();
     const engine = driver(models.answer, { launcher });
     await engine.load();
     const inspector = new ModelInspector({ launcher });
@@ -192,10 +171,8 @@ describe('hostile GGUF headers', { timeout: 120_000 }, () => {
     const reader = launched[1]!;
     assert.notEqual(reader.pid, launched[0]!.pid);
     // It exits on its own once no inspection comes.
-    const until = performance.now() + 10_000;
-    while (alive(reader.pid!) && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(alive(reader.pid!), false, 'the inspection process exited');
-    assert.equal(alive(launched[0]!.pid!), true, 'the engine host is untouched');
+    assert.ok(await until(() => !isRunning(reader.pid!), 10_000, 50), 'the inspection process exited');
+    assert.equal(isRunning(launched[0]!.pid!), true, 'the engine host is untouched');
   });
 
   test('an inspection that passes its deadline is stopped with a clear error', async () => {

@@ -8,33 +8,15 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ChannelResponse, Channel, Events, EventName } from '../../electron/contract/index.js';
-import type { Services } from '../../electron/services/app-services.js';
 import { stateFileName } from '../../electron/inference/state-cache.js';
 import { writeBigramModel } from '../fixtures/gguf-writer.js';
 import { ANSWER, LOOP_WORDS, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 import { startHarness, type Harness } from '../fixtures/server-harness.js';
+import { call, nextEvent } from '../fixtures/service-calls.js';
 
 let models: FixtureModels;
 let longLoop: string;
 let h: Harness;
-
-async function call<C extends Channel>(s: Services, channel: C, request: unknown): Promise<ChannelResponse<C>> {
-  const result = await s.call(channel, request);
-  if (!result.ok) assert.fail(`${channel}: ${result.error.code} ${result.error.message}`);
-  return result.value;
-}
-
-function nextEvent<E extends EventName>(s: Services, name: E, predicate: (p: Events[E]) => boolean = () => true): Promise<Events[E]> {
-  return new Promise((resolve) => {
-    const off = s.on(name, (payload) => {
-      if (predicate(payload)) {
-        off();
-        resolve(payload);
-      }
-    });
-  });
-}
 
 /** Sends `count` /v1 requests at once; resolves with each one's status, Retry-After and X-Spillway-Driver. */
 async function burst(url: string, count: number, maxTokens: number) {
@@ -139,5 +121,17 @@ describe('the parallel engine through the services', { timeout: 180_000 }, () =>
     assert.ok(existsSync(join(dir, stateFileName(first))), 'the evicted conversation was saved');
     await call(services, 'conversations:delete', { id: first });
     assert.equal(existsSync(join(dir, stateFileName(first))), false);
+  });
+
+  test('local.parallel is validated like every setting, and null leaves it to the memory fit', async () => {
+    const services = await h.makeServices({});
+    for (const bad of [0, 17, 2.5, 'four']) {
+      const result = await services.call('settings:set', { patch: { local: { parallel: bad } } });
+      assert.ok(!result.ok, `parallel ${bad} was accepted`);
+      assert.equal(result.error.code, 'INVALID_ARGUMENT');
+      assert.match(result.error.message, /local\.parallel/);
+    }
+    assert.equal((await call(services, 'settings:set', { patch: { local: { parallel: 3 } } })).local.parallel, 3);
+    assert.equal((await call(services, 'settings:set', { patch: { local: { parallel: null } } })).local.parallel, null);
   });
 });

@@ -8,16 +8,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DriverError } from '../../electron/core/errors.js';
 import type { ChatMessage, CompletionResponse } from '../../electron/core/types.js';
-import { forkHostLauncher, type HostHandle } from '../../electron/drivers/host-process.js';
 import { LocalDriver, type LocalDriverOptions } from '../../electron/drivers/local-driver.js';
 import { writeBigramModel } from '../fixtures/gguf-writer.js';
+import { freeze, killFrozen, trackingLauncher } from '../fixtures/hosts.js';
 import { ANSWER, LOOP_WORDS, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 
 let models: FixtureModels;
 /** The looping model with room for long answers. */
 let longLoop: string;
 const drivers: LocalDriver[] = [];
-const frozen = new Set<number>();
 
 /** The loop model's exact text for `n` tokens. */
 function ticks(n: number): string {
@@ -30,25 +29,6 @@ function driver(modelPath: string, extra: Partial<LocalDriverOptions> = {}): Loc
   return d;
 }
 
-/** Forks real hosts and remembers them, so a test can freeze one. */
-function trackingLauncher() {
-  const launched: HostHandle[] = [];
-  const base = forkHostLauncher();
-  return {
-    launched,
-    launcher: (): HostHandle => {
-      const host = base();
-      launched.push(host);
-      return host;
-    },
-  };
-}
-
-function freeze(pid: number): void {
-  process.kill(pid, 'SIGSTOP');
-  frozen.add(pid);
-}
-
 function ask(i: number): ChatMessage[] {
   return [{ role: 'user', content: `Client ${i} says hello` }];
 }
@@ -58,13 +38,7 @@ before(() => {
   longLoop = writeBigramModel(join(models.dir, 'long-loop.gguf'), { words: LOOP_WORDS, loop: true, contextLength: 4096, name: 'long-loop' });
 });
 after(async () => {
-  for (const pid of frozen) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killFrozen();
   await Promise.all(drivers.map((d) => d.dispose()));
   models.cleanup();
 });

@@ -89,7 +89,7 @@ describe('prompt cache', { timeout: 120_000 }, () => {
   test('without the disk cache the evicted conversation is evaluated again from the start', async () => {
     const { a2, a3 } = await session(driver());
     assert.ok((a3.usage.cachedInputTokens ?? 0) < 32, `only the chat template's opening may match: ${JSON.stringify(a3.usage)}`);
-    assert.ok(a3.usage.inputTokens > a2.usage.inputTokens);
+    assert.ok(a3.usage.inputTokens > a2.usage.inputTokens, 'the third turn is longer than the second');
   });
 
   test('keyless requests (/v1) go to the sequence sharing their prefix, not the least recently used one', async () => {
@@ -109,7 +109,7 @@ describe('prompt cache', { timeout: 120_000 }, () => {
     const dir = cacheDir();
     const d = driver({ stateCacheDir: dir });
     await session(d);
-    assert.ok(readdirSync(dir).some((f) => f.endsWith('.state')));
+    assert.ok(readdirSync(dir).some((f) => f.endsWith('.state')), 'the first model left saved states');
     await d.reconfigure({ modelPath: models.answer });
     await d.load();
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.state')), []);

@@ -6,12 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ChannelResponse, Channel, EndpointInput, EventName, Events, Result } from '../../electron/contract/index.js';
+import type { EndpointInput, Result } from '../../electron/contract/index.js';
 import { createServices, type Services } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
 import { endpoint } from '../fixtures/endpoints.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
+import { call, nextEvent } from '../fixtures/service-calls.js';
 
 let models: FixtureModels;
 let cloud: FakeOpenAIServer;
@@ -39,22 +40,6 @@ function newEndpoint(baseURL: string, model: string, name: string): EndpointInpu
 function value<T>(result: Result<T>): T {
   if (!result.ok) assert.fail(`${result.error.code}: ${result.error.message}`);
   return result.value;
-}
-
-/** Resolves with the first event of `name` matching `predicate`. */
-function nextEvent<E extends EventName>(s: Services, name: E, predicate: (p: Events[E]) => boolean = () => true): Promise<Events[E]> {
-  return new Promise((resolve) => {
-    const off = s.on(name, (payload) => {
-      if (predicate(payload)) {
-        off();
-        resolve(payload);
-      }
-    });
-  });
-}
-
-async function call<C extends Channel>(s: Services, channel: C, request: unknown): Promise<ChannelResponse<C>> {
-  return value(await s.call(channel, request));
 }
 
 before(async () => {

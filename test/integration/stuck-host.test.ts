@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RoutingDriver } from '../../electron/core/router.js';
 import type { ChatMessage } from '../../electron/core/types.js';
-import { forkHostLauncher, type HostHandle } from '../../electron/drivers/host-process.js';
+import type { HostHandle } from '../../electron/drivers/host-process.js';
 import { LocalDriver } from '../../electron/drivers/local-driver.js';
 import { RemoteDriver } from '../../electron/drivers/remote-driver.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
+import { freeze, killFrozen, trackingLauncher } from '../fixtures/hosts.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 import { isRunning, until } from '../fixtures/processes.js';
 
@@ -26,27 +27,16 @@ const SLACK_MS = 1000;
 
 let models: FixtureModels;
 let cloud: FakeOpenAIServer;
-const stopped = new Set<number>();
 const drivers: LocalDriver[] = [];
 
 /** Forks real hosts and remembers each, so a test can stop one; `stopAtStart` freezes the next one at once. */
-function trackingLauncher() {
-  const launched: HostHandle[] = [];
-  const base = forkHostLauncher();
+function stoppableLauncher() {
   const state = { stopAtStart: false };
-  const launcher = (): HostHandle => {
-    const host = base();
-    launched.push(host);
+  const { launcher, launched } = trackingLauncher((host) => {
     if (state.stopAtStart && host.pid) freeze(host.pid);
     state.stopAtStart = false;
-    return host;
-  };
+  });
   return { launcher, launched, state };
-}
-
-function freeze(pid: number): void {
-  process.kill(pid, 'SIGSTOP');
-  stopped.add(pid);
 }
 
 async function waitUntil(check: () => boolean, what: string, ms = 5000): Promise<void> {
@@ -87,13 +77,7 @@ before(async () => {
   cloud = await startFakeOpenAI({ reply: CLOUD_REPLY });
 });
 after(async () => {
-  for (const pid of stopped) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killFrozen();
   await Promise.all(drivers.map((d) => d.dispose()));
   await cloud.close();
   models.cleanup();
@@ -101,7 +85,7 @@ after(async () => {
 
 describe('a stopped inference host', { timeout: 60_000 }, () => {
   test('loaded and idle, under Local first: the cloud answers within the first-token deadline + 1 s, and the host is restarted', async () => {
-    const { launcher, launched } = trackingLauncher();
+    const { launcher, launched } = stoppableLauncher();
     const local = localDriver(models.answer, launcher);
     const router = route(local, 'local-first');
     await local.load();
@@ -128,7 +112,7 @@ describe('a stopped inference host', { timeout: 60_000 }, () => {
   });
 
   test('under Local only: a clear timeout within the deadline, and nothing is sent anywhere', async () => {
-    const { launcher, launched } = trackingLauncher();
+    const { launcher, launched } = stoppableLauncher();
     const local = localDriver(models.answer, launcher);
     const router = route(local, 'local-only');
     await local.load();
@@ -142,7 +126,7 @@ describe('a stopped inference host', { timeout: 60_000 }, () => {
   });
 
   test('before it loads: the load deadline spills over, and the next host loads normally', async () => {
-    const { launcher, launched, state } = trackingLauncher();
+    const { launcher, launched, state } = stoppableLauncher();
     state.stopAtStart = true;
     const local = localDriver(models.answer, launcher);
     const router = route(local, 'local-first');
@@ -158,7 +142,7 @@ describe('a stopped inference host', { timeout: 60_000 }, () => {
   });
 
   test('mid-answer: the answer ends incomplete after the idle deadline, with what had streamed, and is not continued elsewhere', async () => {
-    const { launcher, launched } = trackingLauncher();
+    const { launcher, launched } = stoppableLauncher();
     const local = localDriver(models.loop, launcher);
     const router = route(local, 'local-first');
     await local.load();

@@ -5,7 +5,7 @@ import { HELP_TEXT, parseServeArgs, UsageError } from '../../electron/server/cli
 
 function config(argv: string[]) {
   const parsed = parseServeArgs(argv, {});
-  assert.ok(!parsed.help);
+  assert.ok(!parsed.help, 'parsed as --help');
   return parsed.config;
 }
 
@@ -19,7 +19,7 @@ describe('--parallel', () => {
   test('refuses anything but a whole number from 1 to 16, naming the flag', () => {
     for (const bad of ['0', '17', 'two', '2.5', '99', '']) {
       assert.throws(() => parseServeArgs(['--parallel', bad], {}), (error: unknown) => {
-        assert.ok(error instanceof UsageError);
+        assert.ok(error instanceof UsageError, String(error));
         assert.equal(error.message, `--parallel must be a whole number from 1 to 16, not "${bad}"`);
         return true;
       });

@@ -61,7 +61,7 @@ describe('GGUF header bounds', () => {
     assert.equal(summary.version, 3);
     assert.equal(summary.tensorCount, 12);
     assert.equal(summary.metadataCount, 20);
-    assert.ok(summary.headerBytes > 24 && summary.headerBytes < model.length);
+    assert.ok(summary.headerBytes > 24 && summary.headerBytes < model.length, String(summary.headerBytes));
   });
 
   test('the 88-byte header claiming 2^63 tensors and entries is refused at once', async () => {
