@@ -132,7 +132,11 @@ export class LocalDriver implements LlmDriver {
       this.notifyStatus();
       // A file that fails the bounded checks never reaches (or starts) the host.
       const checked = engine.unsafeSkipValidation ? Promise.resolve(0) : precheckGguf(engine.modelPath);
-      const loading = checked.then(() => this.channel.call('load', engine).result).then(
+      const loading: Promise<EngineInfo> = checked.then(() => {
+        // Stopped or reconfigured while the file was checked: this load must not start a host.
+        if (this.loaded !== loading) throw new DriverError('aborted', 'The local engine was stopped before the model loaded.');
+        return this.channel.call('load', engine).result;
+      }).then(
         (info) => {
           if (this.loaded === loading) {
             this.engineInfo = info;

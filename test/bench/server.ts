@@ -51,7 +51,7 @@ function post(stream: boolean, content = messages[0]!.content as string, maxToke
   return fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content }], max_tokens: maxTokens, temperature: 0, stream }),
+    body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content }], max_tokens: maxTokens, temperature: 0, stream }),
   });
 }
 
@@ -107,7 +107,7 @@ const variants: Record<string, () => Promise<number>> = {
     return TOKENS;
   },
   'OpenAI SDK streaming': async () => {
-    const stream = await sdk.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const stream = await sdk.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true } });
     let tokens = 0;
     for await (const chunk of stream) {
       counted('OpenAI SDK streaming')();

@@ -25,7 +25,7 @@ async function burst(url: string, count: number, maxTokens: number) {
       const response = await fetch(`${url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'any', max_tokens: maxTokens, messages: [{ role: 'user', content: `request ${i}` }] }),
+        body: JSON.stringify({ model: 'auto', max_tokens: maxTokens, messages: [{ role: 'user', content: `request ${i}` }] }),
       });
       const body = (await response.json()) as { error?: { type: string; message: string } };
       return { status: response.status, retryAfter: response.headers.get('retry-after'), driver: response.headers.get('x-spillway-driver'), body };

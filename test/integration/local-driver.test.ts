@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { DriverError } from '../../electron/core/errors.js';
 import type { ChatMessage } from '../../electron/core/types.js';
 import { LocalDriver } from '../../electron/drivers/local-driver.js';
+import { trackingLauncher } from '../fixtures/hosts.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 
 const hello: ChatMessage[] = [{ role: 'user', content: 'Hello there' }];
@@ -170,6 +171,16 @@ describe('local driver on real llama.cpp', () => {
     const d = driver(models.missingFfn);
     await rejectsWith(d.complete({ messages: hello }), 'inference_failed', /llama\.feed_forward_length/);
     assert.equal(d.crashCount(), 0, 'validation caught it before llama.cpp could abort');
+  });
+
+  test('a load stopped while the file is being checked never starts a host', async () => {
+    const { launcher, launched } = trackingLauncher();
+    const d = driver(models.answer, { launcher });
+    const loading = d.load();
+    await d.dispose();
+    await rejectsWith(loading, 'aborted', /stopped before the model loaded/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(launched.length, 0, 'no host outlives the driver that was stopped');
   });
 
   test('a native abort kills only the host; the driver reports it and restarts on the next request', async () => {
