@@ -14,7 +14,7 @@ import { raceSignal } from '../core/deadlines.js';
 import { DriverError } from '../core/errors.js';
 import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
 import { precheckGguf } from '../inference/gguf-precheck.js';
-import type { EngineInfo, EngineOptions, HostCompletion, ModelInspection } from '../inference/protocol.js';
+import type { EngineInfo, EngineOptions, HostCompletion } from '../inference/protocol.js';
 import { stateFileName } from '../inference/state-cache.js';
 import { Admission } from './admission.js';
 import { HostChannel, type PendingCall } from './host-channel.js';
@@ -193,11 +193,6 @@ export class LocalDriver implements LlmDriver {
     const ending = this.endGenerations();
     await Promise.race([ending, new Promise((resolve) => setTimeout(resolve, (this.options.abortGraceMs ?? 1000) * 2).unref())]);
     await this.dispose();
-  }
-
-  /** Describes a GGUF file and whether it fits this machine, without loading it (the host starts if needed). */
-  inspect(path: string, contextSize?: number): Promise<ModelInspection> {
-    return this.channel.call('inspect', { path, ...(contextSize === undefined ? {} : { contextSize }), ...(this.options.gpu === undefined ? {} : { gpu: this.options.gpu }) }).result;
   }
 
   /**
