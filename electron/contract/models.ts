@@ -96,7 +96,8 @@ export interface LocalModel {
   path: string;
   fileName: string;
   sizeBytes: number;
-  source: 'models-folder' | 'added';
+  /** in-use: outside the models folder and never added, known because the local engine uses it (`--model`). */
+  source: 'models-folder' | 'added' | 'in-use';
   /** The model the local engine uses. */
   active: boolean;
   /** What the file is and whether it fits; null when it could not be read (see error). */

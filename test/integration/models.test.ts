@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Channel, ChannelResponse, DownloadInfo, Events } from '../../electron/contract/index.js';
+import type { Channel, ChannelResponse, DownloadInfo, Events, LocalModel } from '../../electron/contract/index.js';
 import { createServices, type Services } from '../../electron/services/app-services.js';
 import { MemorySecretStore } from '../../electron/services/secret-store.js';
 import { HF_TOKEN } from '../../electron/services/settings-service.js';
@@ -20,11 +20,11 @@ const dirs: string[] = [];
 const open: Services[] = [];
 const modelBytes = buildBigramModel({ name: 'answer-model' });
 
-async function services(): Promise<Services> {
+async function services(extra: Partial<Parameters<typeof createServices>[0]> = {}): Promise<Services> {
   const dataDir = mkdtempSync(join(tmpdir(), 'spillway-models-data-'));
   dirs.push(dataDir);
   const s = await createServices({
-    dataDir, mode: 'headless', version: 'test', secrets: new MemorySecretStore(), catalogPath,
+    ...extra, dataDir, mode: 'headless', version: 'test', secrets: new MemorySecretStore(), catalogPath,
     downloader: { env: { HF_ENDPOINT: hf.origin }, retry: { baseDelayMs: 10, maxDelayMs: 20 } },
   });
   open.push(s);
@@ -183,5 +183,23 @@ describe('model manager', () => {
     assert.equal(set.huggingFaceTokenSet, true);
     assert.equal(token.get(HF_TOKEN), 'hf_secret');
     assert.ok(!JSON.stringify(set).includes('hf_secret'));
+  });
+
+  test('the model given with --model, outside the models folder, is listed as in use; a new model in use is pushed to windows', async () => {
+    const s = await services({ overrides: { local: { modelPath: models.answer } } });
+    const rows = (list: LocalModel[]) => list.map((m) => [m.path, m.source, m.active, m.inspection?.name]);
+    assert.deepEqual(rows(await call(s, 'models:list', {})), [[models.answer, 'in-use', true, 'answer-model']]);
+    // As first run's "Use this model" does: the path is set, the file is not added anywhere.
+    const pushed = new Promise<LocalModel[]>((resolve) => {
+      const off = s.on('models:update', (list) => {
+        off();
+        resolve(list);
+      });
+    });
+    await call(s, 'settings:set', { patch: { local: { modelPath: models.loop } } });
+    assert.deepEqual(rows(await pushed), [[models.loop, 'in-use', true, 'loop-model']]);
+    // Added, it is listed once, as added.
+    await call(s, 'models:add', { path: models.loop });
+    assert.deepEqual(rows(await call(s, 'models:list', {})), [[models.loop, 'added', true, 'loop-model']]);
   });
 });

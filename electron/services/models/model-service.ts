@@ -27,15 +27,30 @@ export class ModelService {
   /** Inspections run one at a time: each may read a large file's header. */
   private inspecting: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: ModelServiceDeps) {}
+  constructor(private readonly deps: ModelServiceDeps) {
+    // The model in use can change without this service (a path given at first run, Settings → Local).
+    let inUse = deps.settings.current().local.modelPath;
+    deps.settings.onChange((next) => {
+      if (next.local.modelPath === inUse) return;
+      inUse = next.local.modelPath;
+      this.changed().catch(() => {});
+    });
+  }
 
-  /** Every known model, downloaded ones first, each with its fit estimate. */
+  /**
+   * Every known model, each with its fit estimate: the model in use first when it lives elsewhere (given
+   * with `--model`, or by path at first run), then the models folder's, then the added ones.
+   */
   async list(): Promise<LocalModel[]> {
     const dir = this.deps.modelsDir;
     const inFolder = await readdir(dir).catch(() => [] as string[]);
     const paths = inFolder.filter((name) => name.toLowerCase().endsWith('.gguf') && !LATER_PART.test(name)).map((name) => join(dir, name));
-    const extra = this.deps.settings.current().models.extraPaths.filter((p) => !paths.includes(p));
+    const settings = this.deps.settings.current();
+    const extra = settings.models.extraPaths.filter((p) => !paths.includes(p));
+    const active = settings.local.modelPath;
+    const elsewhere = active !== null && !paths.includes(active) && !extra.includes(active) ? [active] : [];
     const models: LocalModel[] = [];
+    for (const path of elsewhere) models.push(await this.describe(path, 'in-use'));
     for (const path of [...paths, ...extra]) models.push(await this.describe(path, paths.includes(path) ? 'models-folder' : 'added'));
     return models;
   }
