@@ -71,7 +71,7 @@ async function start(): Promise<void> {
     app.exit(1);
     return;
   }
-  hardenSession(session.defaultSession);
+  hardenSession(session.defaultSession, isAppPage);
   Menu.setApplicationMenu(Menu.buildFromTemplate(appMenuTemplate(process.platform, { packaged: app.isPackaged })));
 
   const warnings: string[] = [];

@@ -110,13 +110,15 @@ export function hardenWebContents(contents: WebContents, options: HardenOptions)
   });
 }
 
-/** Denies every permission request and check, and every device, in one session. */
-export function hardenSession(session: Session): void {
+/** Denies every permission request and check, and every device, in one session; the app's page may write the clipboard. */
+export function hardenSession(session: Session, isAppPage: UrlCheck): void {
   // https://www.electronjs.org/docs/latest/tutorial/security#5-handle-session-permission-requests-from-remote-content
   // Electron grants every permission by default. A chat app needs no camera, microphone, location,
   // notifications, MIDI, HID or clipboard reads, and model output must never be able to ask for them.
-  session.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-  session.setPermissionCheckHandler(() => false);
+  // Its Copy buttons write text to the clipboard: that one permission, for the app's own page only.
+  const allowed = (permission: string, url: string): boolean => permission === 'clipboard-sanitized-write' && isAppPage(url);
+  session.setPermissionRequestHandler((contents, permission, callback, details) => callback(allowed(permission, details.requestingUrl ?? contents.getURL())));
+  session.setPermissionCheckHandler((contents, permission, _origin, details) => allowed(permission, details.requestingUrl ?? contents?.getURL() ?? ''));
   session.setDevicePermissionHandler(() => false);
 }
 

@@ -209,24 +209,34 @@ describe('app page matcher', () => {
 });
 
 describe('session permissions', () => {
-  it('deny every request, check and device', () => {
-    const handlers: Record<string, (...args: never[]) => unknown> = {};
-    const session = {
-      setPermissionRequestHandler: (handler: (...args: never[]) => unknown) => (handlers.request = handler),
-      setPermissionCheckHandler: (handler: (...args: never[]) => unknown) => (handlers.check = handler),
-      setDevicePermissionHandler: (handler: (...args: never[]) => unknown) => (handlers.device = handler),
-    };
-    hardenSession(session as unknown as Session);
+  const handlers: Record<string, (...args: never[]) => unknown> = {};
+  const session = {
+    setPermissionRequestHandler: (handler: (...args: never[]) => unknown) => (handlers.request = handler),
+    setPermissionCheckHandler: (handler: (...args: never[]) => unknown) => (handlers.check = handler),
+    setDevicePermissionHandler: (handler: (...args: never[]) => unknown) => (handlers.device = handler),
+  };
+  hardenSession(session as unknown as Session, appPageMatcher(rendererIndex));
+  const request = handlers.request as unknown as (contents: unknown, permission: string, callback: (granted: boolean) => void, details: unknown) => void;
+  const check = handlers.check as unknown as (contents: unknown, permission: string, origin: string, details: unknown) => boolean;
+  const requested = (permission: string, requestingUrl: string): boolean[] => {
+    const answers: boolean[] = [];
+    request({ getURL: () => requestingUrl }, permission, (granted) => answers.push(granted), { requestingUrl });
+    return answers;
+  };
 
-    const request = handlers.request as unknown as (contents: unknown, permission: string, callback: (granted: boolean) => void, details: unknown) => void;
+  it('deny every request, check and device', () => {
     for (const permission of ['media', 'geolocation', 'notifications', 'clipboard-read', 'openExternal', 'fileSystem', 'display-capture']) {
-      const answers: boolean[] = [];
-      request({}, permission, (granted) => answers.push(granted), { requestingUrl: APP_URL });
-      assert.deepEqual(answers, [false], permission);
+      assert.deepEqual(requested(permission, APP_URL), [false], permission);
     }
-    const check = handlers.check as unknown as (contents: unknown, permission: string, origin: string, details: unknown) => boolean;
-    for (const permission of ['media', 'hid', 'usb', 'serial', 'clipboard-read']) assert.equal(check(null, permission, 'file://', {}), false, permission);
+    for (const permission of ['media', 'hid', 'usb', 'serial', 'clipboard-read']) assert.equal(check(null, permission, 'file://', { requestingUrl: APP_URL }), false, permission);
     const device = handlers.device as unknown as (details: unknown) => boolean;
     assert.equal(device({ deviceType: 'usb', origin: 'file://' }), false);
+  });
+
+  it('but the app page may write the clipboard (Copy), and no other page may', () => {
+    assert.deepEqual(requested('clipboard-sanitized-write', APP_URL), [true]);
+    assert.equal(check(null, 'clipboard-sanitized-write', 'file://', { requestingUrl: APP_URL }), true);
+    assert.deepEqual(requested('clipboard-sanitized-write', 'https://spillway.example/index.html'), [false]);
+    assert.equal(check(null, 'clipboard-sanitized-write', 'https://spillway.example', { requestingUrl: 'https://spillway.example/' }), false);
   });
 });
