@@ -3,7 +3,18 @@
  * bridge, the headless HTTP adapter and the renderer. Types and constants only, and a leaf: it imports
  * nothing outside this folder, and the layers below conform to it.
  */
-import type { ErrorCode, Result } from './errors.js';
+import type {
+  Attachment,
+  Conversation,
+  ConversationSearchHit,
+  ConversationSettings,
+  ConversationSummary,
+  ChatMessageRecord,
+  ExportFile,
+  ExportFormat,
+  GenerationOptions,
+} from './conversations.js';
+import type { Result } from './errors.js';
 import type { CatalogEntry, DownloadInfo, EngineStatus, LocalModel } from './models.js';
 import type {
   Capability,
@@ -13,74 +24,20 @@ import type {
   EgressEntry,
   EgressQuery,
   EgressReport,
-  EntryKind,
   PrivacyTier,
   RouterMetrics,
   RouterState,
   RoutingStrategy,
-  StopReason,
-  Usage,
 } from './routing.js';
 import type { EndpointInput, PublicSettings, SettingsPatch } from './settings.js';
 
+export * from './conversations.js';
 export * from './errors.js';
 export * from './models.js';
 export * from './routing.js';
 export * from './settings.js';
 
 // ----------------------------------------------------------------------------------------- domain types
-
-/** Sampling options a chat message may carry. */
-export interface GenerationOptions {
-  maxTokens?: number;
-  temperature?: number;
-  seed?: number;
-}
-
-/** How an assistant message came to be: shown as the badge under it. */
-export interface AnswerMeta {
-  /** The entry of the route that answered. */
-  entryId: string;
-  entryKind: EntryKind;
-  entryName: string;
-  model: string;
-  tier: PrivacyTier;
-  stopReason: StopReason;
-  usage: Usage;
-  timeToFirstTokenMs: number | null;
-  totalMs: number;
-  tokensPerSecond: number | null;
-  routeReason?: string;
-  /** Set when the router spilled over: the entry before, and why it could not answer. */
-  spilledAfter?: { entryId: string; code: ErrorCode; message: string };
-  /** Set when the answer was cut off mid-stream. */
-  incomplete?: { code: ErrorCode; message: string };
-}
-
-export interface ChatMessageRecord {
-  id: string;
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-  /** Epoch milliseconds. */
-  createdAt: number;
-  meta?: AnswerMeta;
-}
-
-export interface ConversationSummary {
-  id: string;
-  title: string;
-  createdAt: number;
-  updatedAt: number;
-  messageCount: number;
-  /** This conversation's own strategy, ceiling or entry; null follows the app's. */
-  pin: ConversationPin | null;
-}
-
-export interface Conversation extends ConversationSummary {
-  messages: ChatMessageRecord[];
-  /** Endpoints the person chose to always send this conversation to. */
-  consent: string[];
-}
 
 export interface ConnectionTest {
   latencyMs: number;
@@ -113,13 +70,21 @@ export interface Channels {
   'app:info': { request: Empty; response: AppInfo };
   /** Starts an answer; returns at once, text arrives as `chat:delta` events and one `chat:done`. */
   'chat:send': {
-    request: { conversationId?: string; content: string; options?: GenerationOptions };
+    request: { conversationId?: string; content: string; attachments?: Attachment[]; options?: GenerationOptions };
     response: { requestId: string; conversationId: string; userMessageId: string };
   };
-  /** Answers the conversation's last user message again, optionally on the endpoints only ("Retry on cloud"). */
+  /**
+   * Answers a turn again as a new branch beside the earlier answer, which stays reachable: the turn of the
+   * answer `messageId`, else the last user message. `cloud` asks the endpoints only ("Retry on cloud").
+   */
   'chat:retry': {
-    request: { conversationId: string; target?: 'same' | 'cloud' };
+    request: { conversationId: string; messageId?: string; target?: 'same' | 'cloud' };
     response: { requestId: string; conversationId: string };
+  };
+  /** Sends an edited copy of a user message (its attachments kept) as a new branch beside it, and answers it. */
+  'chat:edit': {
+    request: { conversationId: string; messageId: string; content: string };
+    response: { requestId: string; conversationId: string; userMessageId: string };
   };
   /** Stops a running answer; the partial text is kept. */
   'chat:cancel': { request: { requestId: string }; response: { cancelled: boolean } };
@@ -132,6 +97,16 @@ export interface Channels {
   'conversations:delete': { request: { id: string }; response: { deleted: true } };
   /** Pins a conversation to a strategy, a ceiling or one entry (null follows the app's again). */
   'conversations:setPin': { request: { id: string; pin: ConversationPin | null }; response: ConversationSummary };
+  /** Sets a conversation's own system prompt, temperature and max tokens; one left out follows the app's. */
+  'conversations:setSettings': { request: { id: string; settings: ConversationSettings }; response: ConversationSummary };
+  /** Shows the branch through a message (its newest continuation); the conversation continues from there. */
+  'conversations:selectBranch': { request: { id: string; messageId: string }; response: Conversation };
+  /** Conversations whose title or any message (in any branch) contains the query; title matches first. */
+  'conversations:search': { request: { query: string }; response: ConversationSearchHit[] };
+  /** One conversation, some or all (no ids) as Markdown (the branches shown) or JSON (every branch, who answered). */
+  'conversations:export': { request: { ids?: string[]; format: ExportFormat }; response: ExportFile };
+  /** Imports a JSON export: all of it, or on any fault nothing, with the reason. */
+  'conversations:import': { request: { content: string }; response: { imported: ConversationSummary[] } };
   /** The route under the app's strategy and ceiling, or under a conversation's pin. */
   'router:get': { request: { conversationId?: string }; response: RouterState };
   'router:setStrategy': { request: { strategy: RoutingStrategy }; response: RouterState };
@@ -189,6 +164,7 @@ export const CHANNELS = [
   'app:info',
   'chat:send',
   'chat:retry',
+  'chat:edit',
   'chat:cancel',
   'chat:consent',
   'conversations:list',
@@ -197,6 +173,11 @@ export const CHANNELS = [
   'conversations:rename',
   'conversations:delete',
   'conversations:setPin',
+  'conversations:setSettings',
+  'conversations:selectBranch',
+  'conversations:search',
+  'conversations:export',
+  'conversations:import',
   'router:get',
   'router:setStrategy',
   'router:setCeiling',

@@ -3,13 +3,22 @@
  * Result, and `GET /api/events` streams every service event as server-sent events.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CHANNELS, type AppApi, type AppError, type Channel, type Result } from '../contract/index.js';
+import { ATTACHMENT_LIMITS, CHANNELS, IMPORT_LIMIT_BYTES, type AppApi, type AppError, type Channel, type Result } from '../contract/index.js';
 import { errorHeaders, statusFor } from './http-status.js';
-import { BodyError, readBody, sendJson } from './http-util.js';
+import { BodyError, MAX_BODY_BYTES, readBody, sendJson } from './http-util.js';
 import { openEventStream, startHeartbeat, writeEvent } from './sse.js';
 
 // A Set, not a property lookup on the handlers: `/api/constructor` must not reach Object.prototype.
 const KNOWN_CHANNELS: ReadonlySet<string> = new Set(CHANNELS);
+
+/**
+ * Requests that carry files may be larger: a message's attachments (base64), and an export to import, sent
+ * as a JSON string (its escapes can double the file's size on the way).
+ */
+const BODY_LIMITS: Partial<Record<Channel, number>> = {
+  'chat:send': MAX_BODY_BYTES + Math.ceil((ATTACHMENT_LIMITS.totalBytes * 4) / 3),
+  'conversations:import': 2 * IMPORT_LIMIT_BYTES,
+};
 
 /** A Result error as the app API sends it. */
 export function errorResult(code: AppError['code'], message: string): Result<never> {
@@ -33,7 +42,7 @@ export async function handleAppApi(req: IncomingMessage, res: ServerResponse, pa
 
   let raw: string;
   try {
-    raw = await readBody(req);
+    raw = await readBody(req, BODY_LIMITS[channel as Channel]);
   } catch (error) {
     const status = error instanceof BodyError ? error.status : 400;
     return sendJson(res, status, errorResult('INVALID_ARGUMENT', error instanceof Error ? error.message : 'Unreadable body.'));

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { AppApi, AppInfo, Channel, ChannelRequest, ChannelResponse, Notice, Result, SettingsPatch } from '../contract/index.js';
 import type { HostLauncher } from '../drivers/host-process.js';
 import { ChatService } from './chat-service.js';
+import { ConversationArchive } from './conversation-archive.js';
 import { ConversationStore } from './conversation-store.js';
 import { EgressLedger } from './egress-ledger.js';
 import { fail, ok, ServiceError } from './errors.js';
@@ -80,6 +81,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     ...(options.launcher ? { launcher: options.launcher } : {}),
   });
   const chat = new ChatService(conversations, routing, settings, events);
+  const archive = new ConversationArchive(conversations);
   const models = new ModelService({ routing, events, settings, modelsDir });
   const downloads = new DownloadService({
     events,
@@ -98,6 +100,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     'app:info': () => ({ version: options.version, mode: options.mode, notices: notices.list() }),
     'chat:send': (r) => chat.send(r),
     'chat:retry': (r) => chat.retry(r),
+    'chat:edit': (r) => chat.edit(r),
     'chat:cancel': (r) => chat.cancel(r.requestId),
     'chat:consent': (r) => chat.consent(r.consentId, r.choice),
     'conversations:list': () => conversations.list(),
@@ -106,6 +109,11 @@ export async function createServices(options: ServicesOptions): Promise<Services
     'conversations:rename': (r) => conversations.rename(r.id, r.title),
     'conversations:delete': (r) => chat.deleteConversation(r.id).then(() => ({ deleted: true as const })),
     'conversations:setPin': (r) => chat.setPin(r.id, r.pin),
+    'conversations:setSettings': (r) => conversations.setSettings(r.id, r.settings),
+    'conversations:selectBranch': (r) => chat.selectBranch(r.id, r.messageId),
+    'conversations:search': (r) => conversations.search(r.query),
+    'conversations:export': (r) => archive.export(r.ids, r.format),
+    'conversations:import': (r) => archive.import(r.content),
     'router:get': (r) => routing.state(r.conversationId === undefined ? null : conversations.get(r.conversationId).pin),
     'router:setStrategy': (r) => settings.update({ routing: { strategy: r.strategy } }).then(() => routing.state()),
     'router:setCeiling': (r) => settings.update({ routing: { ceiling: r.ceiling } }).then(() => routing.state()),

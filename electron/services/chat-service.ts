@@ -8,10 +8,12 @@ import { randomUUID } from 'node:crypto';
 import {
   codeForKind,
   type AnswerMeta,
+  type Attachment,
   type ChannelRequest,
   type ChannelResponse,
   type ChatMessageRecord,
   type ConsentChoice,
+  type Conversation,
   type ConversationPin,
   type ConversationSummary,
   type Result,
@@ -19,10 +21,11 @@ import {
 import { DeltaBatcher } from '../core/delta-batcher.js';
 import type { ConsentAsk, ConsentHook } from '../core/egress.js';
 import type { RouteOptions } from '../core/router.js';
-import type { ChatMessage, CompletionResponse } from '../core/types.js';
+import type { CompletionResponse } from '../core/types.js';
 import type { ConversationStore } from './conversation-store.js';
 import { fail, ok, ServiceError } from './errors.js';
 import type { EventHub } from './event-hub.js';
+import { effectiveGeneration, promptMessages } from './prompt.js';
 import type { RouterService } from './router-service.js';
 import type { SettingsService } from './settings-service.js';
 
@@ -53,28 +56,49 @@ export class ChatService {
    * RATE_LIMITED, or spills over under Local first.
    */
   async send(request: ChannelRequest<'chat:send'>): Promise<ChannelResponse<'chat:send'>> {
-    const conversationId = request.conversationId ?? (await this.conversations.create(titleFrom(request.content))).id;
+    const title = titleFrom(request.content, request.attachments);
+    const conversationId = request.conversationId ?? (await this.conversations.create(title)).id;
+    this.ensureIdle(conversationId);
     const conversation = this.conversations.get(conversationId);
     if (conversation.messageCount === 0 && conversation.title === 'New conversation') {
-      await this.conversations.rename(conversationId, titleFrom(request.content));
+      await this.conversations.rename(conversationId, title);
     }
-    const userMessage: ChatMessageRecord = { id: randomUUID(), role: 'user', content: request.content, createdAt: Date.now() };
-    await this.conversations.putMessage(conversationId, userMessage);
+    const userMessage = userMessageOf(request.content, request.attachments);
+    // The message continues the branch shown.
+    await this.conversations.append(conversationId, userMessage, conversation.messages.at(-1)?.id ?? null);
     const requestId = this.start(conversationId, request.options ?? {}, false);
     return { requestId, conversationId, userMessageId: userMessage.id };
   }
 
-  /** Answers the last user message again; the previous answer to it is replaced. */
+  /**
+   * Answers a turn again: the turn of the answer `messageId` (or of that user message), else the last user
+   * message. The new answer is a branch beside the earlier ones, which stay reachable.
+   */
   async retry(request: ChannelRequest<'chat:retry'>): Promise<ChannelResponse<'chat:retry'>> {
-    const conversation = this.conversations.get(request.conversationId);
-    const lastUser = [...conversation.messages].reverse().find((m) => m.role === 'user');
-    if (!lastUser) throw new ServiceError('INVALID_ARGUMENT', 'This conversation has no message to answer again.', 'conversationId');
-    if ([...this.running.keys()].some((id) => id.startsWith(`${request.conversationId}/`))) {
-      throw new ServiceError('BUSY', 'This conversation is still being answered; stop it first.');
-    }
-    await this.conversations.truncateAfter(request.conversationId, lastUser.id);
+    this.ensureIdle(request.conversationId);
+    const turn = request.messageId === undefined ? this.lastUserMessage(request.conversationId) : this.turnOf(request.conversationId, request.messageId);
+    await this.conversations.setCurrent(request.conversationId, turn);
     const requestId = this.start(request.conversationId, {}, request.target === 'cloud');
     return { requestId, conversationId: request.conversationId };
+  }
+
+  /** Sends an edited copy of a user message as a branch beside it (its files kept), and answers it. */
+  async edit(request: ChannelRequest<'chat:edit'>): Promise<ChannelResponse<'chat:edit'>> {
+    this.ensureIdle(request.conversationId);
+    const original = this.conversations.message(request.conversationId, request.messageId);
+    if (original.role !== 'user') throw new ServiceError('INVALID_ARGUMENT', 'Only your own messages can be edited; regenerate an answer instead.', 'messageId');
+    if (request.content === '' && !original.attachments?.length) throw new ServiceError('INVALID_ARGUMENT', 'content: must not be empty', 'content');
+    const edited = userMessageOf(request.content, original.attachments);
+    await this.conversations.setCurrent(request.conversationId, original.parentId);
+    await this.conversations.append(request.conversationId, edited, original.parentId);
+    const requestId = this.start(request.conversationId, {}, false);
+    return { requestId, conversationId: request.conversationId, userMessageId: edited.id };
+  }
+
+  /** Shows another branch; not while the conversation is being answered (the answer belongs to this one). */
+  async selectBranch(id: string, messageId: string): Promise<Conversation> {
+    this.ensureIdle(id);
+    return this.conversations.selectBranch(id, messageId);
   }
 
   cancel(requestId: string): ChannelResponse<'chat:cancel'> {
@@ -118,6 +142,28 @@ export class ChatService {
     await this.routing.forgetConversation(id);
   }
 
+  private ensureIdle(conversationId: string): void {
+    if ([...this.running.keys()].some((key) => key.startsWith(`${conversationId}/`))) {
+      throw new ServiceError('BUSY', 'This conversation is still being answered; stop it first.');
+    }
+  }
+
+  /** The last user message of the branch shown. */
+  private lastUserMessage(conversationId: string): string {
+    const lastUser = this.conversations.get(conversationId).messages.findLast((m) => m.role === 'user');
+    if (!lastUser) throw new ServiceError('INVALID_ARGUMENT', 'This conversation has no message to answer again.', 'conversationId');
+    return lastUser.id;
+  }
+
+  /** The user message an answer answers (or the user message itself). */
+  private turnOf(conversationId: string, messageId: string): string {
+    const message = this.conversations.message(conversationId, messageId);
+    if (message.role === 'user') return message.id;
+    const question = message.parentId === null ? null : this.conversations.message(conversationId, message.parentId);
+    if (question?.role !== 'user') throw new ServiceError('INVALID_ARGUMENT', 'This message does not answer one of yours.', 'messageId');
+    return question.id;
+  }
+
   private start(conversationId: string, options: NonNullable<ChannelRequest<'chat:send'>['options']>, onEndpoints: boolean): string {
     const requestId = randomUUID();
     const key = `${conversationId}/${requestId}`;
@@ -137,12 +183,12 @@ export class ChatService {
   ): Promise<void> {
     const settings = this.settings.current();
     const conversation = this.conversations.get(conversationId);
-    const messages: ChatMessage[] = conversation.messages
-      .filter((m) => m.role !== 'system' && m.content !== '')
-      .map((m) => ({ role: m.role, content: m.content }));
-    if (settings.generation.systemPrompt.trim()) messages.unshift({ role: 'system', content: settings.generation.systemPrompt });
+    // The answer follows the message the branch ends at when it starts.
+    const parentId = conversation.messages.at(-1)?.id ?? null;
+    const generation = effectiveGeneration(settings.generation, conversation.settings);
+    const messages = promptMessages(conversation.messages, generation.systemPrompt);
     const batcher = new DeltaBatcher((text) => this.events.emit('chat:delta', { requestId, conversationId, text }), DELTA_INTERVAL_MS);
-    const maxTokens = options.maxTokens ?? settings.generation.maxTokens ?? undefined;
+    const maxTokens = options.maxTokens ?? generation.maxTokens ?? undefined;
     const pin = conversation.pin;
     const route: RouteOptions = {
       conversationId,
@@ -161,7 +207,7 @@ export class ChatService {
           signal,
           // The local engine keeps this conversation's prompt on one sequence, or on disk when evicted.
           affinityKey: conversationId,
-          temperature: options.temperature ?? settings.generation.temperature,
+          temperature: options.temperature ?? generation.temperature,
           ...(maxTokens === undefined ? {} : { maxTokens }),
           ...(options.seed === undefined ? {} : { seed: options.seed }),
           onText: (text) => batcher.push(text),
@@ -170,7 +216,7 @@ export class ChatService {
       );
       batcher.flush();
       const message: ChatMessageRecord = { id: randomUUID(), role: 'assistant', content: response.text, createdAt: Date.now(), meta: this.metaFor(response) };
-      if (this.conversations.exists(conversationId)) await this.conversations.putMessage(conversationId, message);
+      if (this.conversations.exists(conversationId)) await this.conversations.append(conversationId, message, parentId);
       result = ok(message);
     } catch (error) {
       batcher.flush();
@@ -221,9 +267,13 @@ export class ChatService {
   }
 }
 
-function titleFrom(content: string): string {
-  const line = content.trim().split('\n')[0] ?? '';
+function titleFrom(content: string, attachments: readonly Attachment[] = []): string {
+  const line = content.trim().split('\n')[0] || attachments[0]?.name || '';
   return line.length > 60 ? `${line.slice(0, 57)}…` : line || 'New conversation';
+}
+
+function userMessageOf(content: string, attachments: readonly Attachment[] = []): ChatMessageRecord {
+  return { id: randomUUID(), role: 'user', content, createdAt: Date.now(), ...(attachments.length > 0 ? { attachments: [...attachments] } : {}) };
 }
 
 /** The badge data for a routed answer; `entry` names the entry that answered. */

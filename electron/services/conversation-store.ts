@@ -1,16 +1,37 @@
 /**
  * Conversations on disk: one JSON file each, written atomically. The app is the only writer, so the store
- * keeps them in memory after opening and writes each conversation's changes one after another.
+ * keeps them in memory after opening and writes each conversation's changes one after another. Every
+ * message of every branch is kept (see conversation-tree.ts); a conversation shows the branch ending at
+ * its current message.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import type { AnswerMeta, ChatMessageRecord, Conversation, ConversationPin, ConversationSummary } from '../contract/index.js';
+import type {
+  AnswerMeta,
+  ChatMessageRecord,
+  Conversation,
+  ConversationPin,
+  ConversationSearchHit,
+  ConversationSettings,
+  ConversationSummary,
+  ExportedConversation,
+  MessageNode,
+} from '../contract/index.js';
+import { branchPath, chain, newestLeaf, treeFault } from './conversation-tree.js';
 import { ServiceError } from './errors.js';
 
+/** The on-disk shape's version: 2 keeps every branch (the first build's files, without it, are one flat list). */
+const FORMAT = 2;
+
+/** A conversation as kept: every message of every branch, the current one, and its consent. */
+export interface StoredConversation extends ExportedConversation {
+  consent: string[];
+}
+
 export class ConversationStore {
-  private readonly conversations = new Map<string, Conversation>();
+  private readonly conversations = new Map<string, StoredConversation>();
   private readonly writes = new Map<string, Promise<void>>();
 
   private constructor(private readonly dir: string) {}
@@ -23,7 +44,7 @@ export class ConversationStore {
       if (!name.endsWith('.json')) continue;
       const path = join(dir, name);
       try {
-        const conversation = upgrade(JSON.parse(await readFile(path, 'utf8')) as Conversation);
+        const conversation = upgrade(JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>);
         store.conversations.set(conversation.id, conversation);
       } catch {
         await rename(path, `${path}.corrupt`);
@@ -38,18 +59,30 @@ export class ConversationStore {
     return [...this.conversations.values()].map(summarize).sort((a, b) => b.updatedAt - a.updatedAt);
   }
 
+  /** The conversation with the branch it shows. */
   get(id: string): Conversation {
-    const conversation = this.conversations.get(id);
-    if (!conversation) throw new ServiceError('NOT_FOUND', `There is no conversation ${id}.`);
-    return structuredClone(conversation);
+    const c = this.live(id);
+    return structuredClone({ ...summarize(c), messages: branchPath(c.messages, c.currentId), consent: c.consent });
+  }
+
+  /** The conversation as kept: every branch (for export and search). */
+  stored(id: string): StoredConversation {
+    return structuredClone(this.live(id));
+  }
+
+  /** A message of the conversation, in any branch. */
+  message(id: string, messageId: string): MessageNode {
+    const message = this.live(id).messages.find((m) => m.id === messageId);
+    if (!message) throw new ServiceError('NOT_FOUND', `There is no message ${messageId} in this conversation.`, 'messageId');
+    return structuredClone(message);
   }
 
   async create(title = 'New conversation'): Promise<Conversation> {
     const now = Date.now();
-    const conversation: Conversation = { id: randomUUID(), title, createdAt: now, updatedAt: now, messageCount: 0, pin: null, messages: [], consent: [] };
+    const conversation: StoredConversation = { id: randomUUID(), title, createdAt: now, updatedAt: now, pin: null, settings: {}, currentId: null, messages: [], consent: [] };
     this.conversations.set(conversation.id, conversation);
     await this.save(conversation.id);
-    return structuredClone(conversation);
+    return this.get(conversation.id);
   }
 
   async rename(id: string, title: string): Promise<ConversationSummary> {
@@ -64,6 +97,14 @@ export class ConversationStore {
   async setPin(id: string, pin: ConversationPin | null): Promise<ConversationSummary> {
     const conversation = this.live(id);
     conversation.pin = pin && Object.keys(pin).length > 0 ? pin : null;
+    await this.save(id);
+    return summarize(conversation);
+  }
+
+  /** Replaces the conversation's own answer settings ({} follows the app's). */
+  async setSettings(id: string, settings: ConversationSettings): Promise<ConversationSummary> {
+    const conversation = this.live(id);
+    conversation.settings = settings;
     await this.save(id);
     return summarize(conversation);
   }
@@ -85,25 +126,80 @@ export class ConversationStore {
     });
   }
 
-  /** Appends a message (or replaces the one with the same id) and saves. */
-  async putMessage(id: string, message: ChatMessageRecord): Promise<void> {
+  /**
+   * Adds a message after `parentId` (null: as a first message). When the conversation's current message
+   * is that parent, the new one continues the branch shown; otherwise (the person moved to another branch
+   * while it was being written) it waits in its own branch.
+   */
+  async append(id: string, message: ChatMessageRecord, parentId: string | null): Promise<void> {
     const conversation = this.live(id);
-    const at = conversation.messages.findIndex((m) => m.id === message.id);
-    if (at === -1) conversation.messages.push(message);
-    else conversation.messages[at] = message;
-    conversation.messageCount = conversation.messages.length;
+    if (parentId !== null && !conversation.messages.some((m) => m.id === parentId)) {
+      throw new ServiceError('NOT_FOUND', `There is no message ${parentId} in conversation ${id}.`, 'messageId');
+    }
+    conversation.messages.push({ ...message, parentId });
+    if (conversation.currentId === parentId) conversation.currentId = message.id;
     conversation.updatedAt = Date.now();
     await this.save(id);
   }
 
-  /** Removes the messages after the one with `messageId` (for answering it again). */
-  async truncateAfter(id: string, messageId: string): Promise<void> {
+  /** Makes `messageId` (null: before the first message) the end of the branch shown, exactly. */
+  async setCurrent(id: string, messageId: string | null): Promise<void> {
     const conversation = this.live(id);
-    const at = conversation.messages.findIndex((m) => m.id === messageId);
-    if (at === -1) throw new ServiceError('NOT_FOUND', `There is no message ${messageId} in conversation ${id}.`);
-    conversation.messages.splice(at + 1);
-    conversation.messageCount = conversation.messages.length;
+    if (messageId !== null) this.message(id, messageId);
+    conversation.currentId = messageId;
     await this.save(id);
+  }
+
+  /** Shows the branch through `messageId`, where it was last continued. */
+  async selectBranch(id: string, messageId: string): Promise<Conversation> {
+    this.message(id, messageId);
+    const conversation = this.live(id);
+    conversation.currentId = newestLeaf(conversation.messages, messageId);
+    await this.save(id);
+    return this.get(id);
+  }
+
+  /** Title matches first, then matches in any message of any branch; each group newest first. */
+  search(query: string, limit = 100): ConversationSearchHit[] {
+    const needle = query.trim().toLocaleLowerCase();
+    const hits: ConversationSearchHit[] = [];
+    for (const c of this.conversations.values()) {
+      if (c.title.toLocaleLowerCase().includes(needle)) {
+        hits.push({ id: c.id, title: c.title, updatedAt: c.updatedAt, matchedIn: 'title', snippet: null });
+        continue;
+      }
+      for (const message of c.messages) {
+        const text = searchableText(message);
+        const at = text.toLocaleLowerCase().indexOf(needle);
+        if (at === -1) continue;
+        hits.push({ id: c.id, title: c.title, updatedAt: c.updatedAt, matchedIn: 'content', snippet: snippet(text, at, needle.length) });
+        break;
+      }
+    }
+    const rank = (hit: ConversationSearchHit): number => (hit.matchedIn === 'title' ? 0 : 1);
+    return hits.sort((a, b) => rank(a) - rank(b) || b.updatedAt - a.updatedAt).slice(0, limit);
+  }
+
+  /**
+   * Adds whole conversations, all or none: an id already taken gets a new one. If any write fails, the
+   * ones already written are removed again before the error is thrown.
+   */
+  async importAll(conversations: readonly ExportedConversation[]): Promise<ConversationSummary[]> {
+    const taken = new Set(this.conversations.keys());
+    const added = conversations.map((c): StoredConversation => {
+      const id = taken.has(c.id) ? randomUUID() : c.id;
+      taken.add(id);
+      return { ...structuredClone(c), id, consent: [] };
+    });
+    for (const c of added) this.conversations.set(c.id, c);
+    try {
+      await Promise.all(added.map((c) => this.save(c.id)));
+    } catch (error) {
+      for (const c of added) this.conversations.delete(c.id);
+      await Promise.all(added.map((c) => (this.writes.get(c.id) ?? Promise.resolve()).then(() => unlink(this.file(c.id)).catch(() => {}))));
+      throw error;
+    }
+    return added.map(summarize);
   }
 
   exists(id: string): boolean {
@@ -115,7 +211,7 @@ export class ConversationStore {
     await Promise.all(this.writes.values());
   }
 
-  private live(id: string): Conversation {
+  private live(id: string): StoredConversation {
     const conversation = this.conversations.get(id);
     if (!conversation) throw new ServiceError('NOT_FOUND', `There is no conversation ${id}.`);
     return conversation;
@@ -129,7 +225,7 @@ export class ConversationStore {
     const previous = this.writes.get(id) ?? Promise.resolve();
     const write = previous.then(async () => {
       const conversation = this.conversations.get(id);
-      if (conversation) await writeFileAtomic(this.file(id), JSON.stringify(conversation), { fsync: true });
+      if (conversation) await writeFileAtomic(this.file(id), JSON.stringify({ format: FORMAT, ...conversation }), { fsync: true });
     });
     const settled = write.catch(() => {});
     this.writes.set(id, settled);
@@ -140,8 +236,21 @@ export class ConversationStore {
   }
 }
 
-function summarize(c: Conversation): ConversationSummary {
-  return { id: c.id, title: c.title, createdAt: c.createdAt, updatedAt: c.updatedAt, messageCount: c.messageCount, pin: c.pin };
+function summarize(c: StoredConversation): ConversationSummary {
+  return { id: c.id, title: c.title, createdAt: c.createdAt, updatedAt: c.updatedAt, messageCount: c.messages.length, pin: c.pin, settings: c.settings };
+}
+
+/** What search looks in: the message's text and its files' names and text. */
+function searchableText(message: ChatMessageRecord): string {
+  const files = (message.attachments ?? []).map((a) => (a.kind === 'text' ? `${a.name}\n${a.text}` : a.name));
+  return [message.content, ...files].join('\n');
+}
+
+/** About 80 characters of `text` around a match, on one line. */
+function snippet(text: string, at: number, length: number): string {
+  const start = Math.max(0, at - 30);
+  const end = Math.min(text.length, at + length + 50);
+  return `${start > 0 ? '…' : ''}${text.slice(start, end).replace(/\s+/g, ' ').trim()}${end < text.length ? '…' : ''}`;
 }
 
 /** The first build's answers said `driverId` and `source` ('local' | 'cloud') where today's say which entry. */
@@ -150,23 +259,41 @@ interface V1Meta {
   source?: 'local' | 'cloud';
 }
 
-/** Checks a stored conversation and brings one written by an earlier version up to today's shape. */
-function upgrade(raw: Conversation): Conversation {
+/**
+ * Checks a stored conversation and brings one written by an earlier version up to today's shape: a flat
+ * list of messages (no `format`) becomes one branch, and first-build answer badges name their entry.
+ */
+function upgrade(raw: Record<string, unknown>): StoredConversation {
   if (typeof raw?.id !== 'string' || !Array.isArray(raw.messages)) throw new Error('not a conversation');
-  const messages = raw.messages.map((message) => {
-    const meta = message.meta as (AnswerMeta & V1Meta) | undefined;
-    if (!meta || meta.entryId !== undefined) return message;
-    const { driverId, source, ...rest } = meta;
-    const entryKind = source === 'cloud' ? 'remote' : 'local';
-    const upgraded: AnswerMeta = {
-      ...rest,
-      entryId: driverId ?? entryKind,
-      entryKind,
-      entryName: entryKind === 'local' ? 'Local model' : (driverId ?? 'Cloud'),
-      tier: entryKind === 'local' ? 'sovereign' : 'standard',
-      ...(rest.spilledAfter ? { spilledAfter: { ...rest.spilledAfter, entryId: rest.spilledAfter.entryId ?? 'local' } } : {}),
-    };
-    return { ...message, meta: upgraded };
-  });
-  return { ...raw, messages, pin: raw.pin ?? null, consent: Array.isArray(raw.consent) ? raw.consent : [] };
+  const flat = raw.format === undefined;
+  const messages = (raw.messages as MessageNode[]).map(upgradeMeta);
+  const nodes = flat ? chain(messages) : messages;
+  const currentId = flat ? (nodes.at(-1)?.id ?? null) : (raw.currentId as string | null);
+  const fault = treeFault(nodes, currentId);
+  if (fault) throw new Error(fault);
+  const { format: _format, messageCount: _count, ...rest } = raw;
+  return {
+    ...(rest as unknown as StoredConversation),
+    messages: nodes,
+    currentId,
+    pin: (raw.pin as ConversationPin | undefined) ?? null,
+    settings: (raw.settings as ConversationSettings | undefined) ?? {},
+    consent: Array.isArray(raw.consent) ? (raw.consent as string[]) : [],
+  };
+}
+
+function upgradeMeta<M extends ChatMessageRecord>(message: M): M {
+  const meta = message.meta as (AnswerMeta & V1Meta) | undefined;
+  if (!meta || meta.entryId !== undefined) return message;
+  const { driverId, source, ...rest } = meta;
+  const entryKind = source === 'cloud' ? 'remote' : 'local';
+  const upgraded: AnswerMeta = {
+    ...rest,
+    entryId: driverId ?? entryKind,
+    entryKind,
+    entryName: entryKind === 'local' ? 'Local model' : (driverId ?? 'Cloud'),
+    tier: entryKind === 'local' ? 'sovereign' : 'standard',
+    ...(rest.spilledAfter ? { spilledAfter: { ...rest.spilledAfter, entryId: rest.spilledAfter.entryId ?? 'local' } } : {}),
+  };
+  return { ...message, meta: upgraded };
 }

@@ -3,12 +3,25 @@
  * says what the types are; these schemas make sure the values really are that before a service sees them.
  */
 import { z } from 'zod';
-import { CAPABILITIES, MAX_PARALLEL, PRIVACY_TIERS, ROUTING_STRATEGIES, type Channel, type ChannelRequest, type EndpointPreset, type Settings } from '../contract/index.js';
+import {
+  ATTACHMENT_LIMITS,
+  CAPABILITIES,
+  IMAGE_TYPES,
+  IMPORT_LIMIT_BYTES,
+  MAX_PARALLEL,
+  PRIVACY_TIERS,
+  ROUTING_STRATEGIES,
+  type Channel,
+  type ChannelRequest,
+  type EndpointPreset,
+  type Settings,
+} from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
 import { resolveTier } from '../drivers/privacy.js';
 import { ServiceError } from './errors.js';
 
-const tier = z.enum(PRIVACY_TIERS);
+export const tierSchema = z.enum(PRIVACY_TIERS);
+const tier = tierSchema;
 const strategy = z.enum(ROUTING_STRATEGIES);
 const id = z.string().min(1).max(100).regex(/^[A-Za-z0-9_-]+$/, 'must be an id of letters, digits, - and _');
 const PRESETS = ['openai', 'openrouter', 'groq', 'together', 'ollama', 'lmstudio', 'llamacpp', 'custom'] as const satisfies readonly EndpointPreset[];
@@ -122,17 +135,66 @@ const settingsPatch = z.strictObject({
   models: settingsSchema.shape.models.partial().optional(),
 });
 const modelPath = z.string().trim().min(1, 'must not be empty').max(4096);
+const messageText = z.string().max(1_000_000);
+export const idSchema = id;
+export const pinSchema = z.strictObject({ strategy: strategy.optional(), ceiling: tier.optional(), entryId: id.optional() });
+
+/** A conversation's own answer settings: the same bounds as the app's. */
+export const conversationSettingsSchema = z.strictObject({
+  systemPrompt: settingsSchema.shape.generation.shape.systemPrompt.optional(),
+  temperature: settingsSchema.shape.generation.shape.temperature.optional(),
+  maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+});
+
+const KB = 1024;
+const textAttachment = z.strictObject({
+  kind: z.literal('text'),
+  name: z.string().min(1).max(255),
+  text: z.string().refine((text) => Buffer.byteLength(text) <= ATTACHMENT_LIMITS.textBytes, `a text file may be up to ${ATTACHMENT_LIMITS.textBytes / KB} KB`),
+});
+const imageAttachment = z
+  .strictObject({
+    kind: z.literal('image'),
+    name: z.string().min(1).max(255),
+    mimeType: z.enum(IMAGE_TYPES),
+    dataUrl: z.string().regex(/^data:image\/[a-z]+;base64,[A-Za-z0-9+/]*={0,2}$/, 'must be a base64 data: URL of an image'),
+  })
+  .superRefine((image, ctx) => {
+    if (!image.dataUrl.startsWith(`data:${image.mimeType};`)) ctx.addIssue({ code: 'custom', message: `must be a data: URL of ${image.mimeType}`, path: ['dataUrl'] });
+    if (base64Bytes(image.dataUrl) > ATTACHMENT_LIMITS.imageBytes) {
+      ctx.addIssue({ code: 'custom', message: `an image may be up to ${ATTACHMENT_LIMITS.imageBytes / KB / KB} MB`, path: ['dataUrl'] });
+    }
+  });
+/** Files of one message: text and code quoted, images as image parts. */
+export const attachmentsSchema = z
+  .array(z.discriminatedUnion('kind', [textAttachment, imageAttachment]))
+  .max(ATTACHMENT_LIMITS.perMessage, `at most ${ATTACHMENT_LIMITS.perMessage} files per message`)
+  .refine(
+    (files) => files.reduce((sum, f) => sum + (f.kind === 'text' ? Buffer.byteLength(f.text) : base64Bytes(f.dataUrl)), 0) <= ATTACHMENT_LIMITS.totalBytes,
+    `the files of one message may be up to ${ATTACHMENT_LIMITS.totalBytes / KB / KB} MB together`,
+  );
+
+/** Bytes a base64 data: URL decodes to. */
+function base64Bytes(dataUrl: string): number {
+  const data = dataUrl.slice(dataUrl.indexOf(',') + 1);
+  return Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
+}
 const downloadId = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.-]+$/, 'must be a download id');
 
 /** One schema per channel; a test checks there is one for every channel. */
 export const requestSchemas = {
   'app:info': empty,
-  'chat:send': z.strictObject({
-    conversationId: id.optional(),
-    content: z.string().trim().min(1, 'must not be empty').max(1_000_000),
-    options: generation.optional(),
-  }),
-  'chat:retry': z.strictObject({ conversationId: id, target: z.enum(['same', 'cloud']).optional() }),
+  'chat:send': z
+    .strictObject({
+      conversationId: id.optional(),
+      content: messageText.trim(),
+      attachments: attachmentsSchema.optional(),
+      options: generation.optional(),
+    })
+    // Files alone are a message too.
+    .refine((r) => r.content !== '' || (r.attachments?.length ?? 0) > 0, { message: 'must not be empty', path: ['content'] }),
+  'chat:retry': z.strictObject({ conversationId: id, messageId: id.optional(), target: z.enum(['same', 'cloud']).optional() }),
+  'chat:edit': z.strictObject({ conversationId: id, messageId: id, content: messageText.trim() }),
   'chat:cancel': z.strictObject({ requestId: id }),
   'chat:consent': z.strictObject({ consentId: id, choice: z.enum(['once', 'always', 'keep']) }),
   'conversations:list': empty,
@@ -140,10 +202,13 @@ export const requestSchemas = {
   'conversations:create': z.strictObject({ title: z.string().trim().min(1).max(200).optional() }),
   'conversations:rename': z.strictObject({ id, title: z.string().trim().min(1, 'must not be empty').max(200) }),
   'conversations:delete': z.strictObject({ id }),
-  'conversations:setPin': z.strictObject({
-    id,
-    pin: z.strictObject({ strategy: strategy.optional(), ceiling: tier.optional(), entryId: id.optional() }).nullable(),
-  }),
+  'conversations:setPin': z.strictObject({ id, pin: pinSchema.nullable() }),
+  'conversations:setSettings': z.strictObject({ id, settings: conversationSettingsSchema }),
+  'conversations:selectBranch': z.strictObject({ id, messageId: id }),
+  'conversations:search': z.strictObject({ query: z.string().trim().min(1, 'must not be empty').max(200) }),
+  'conversations:export': z.strictObject({ ids: z.array(id).min(1).max(100_000).optional(), format: z.enum(['json', 'markdown']) }),
+  // The file as read: its own schema (exportFileSchema) is checked by the archive, to say what is wrong with it.
+  'conversations:import': z.strictObject({ content: z.string().min(1, 'the file is empty').max(IMPORT_LIMIT_BYTES, 'the file is too large to import') }),
   'router:get': z.strictObject({ conversationId: id.optional() }),
   'router:setStrategy': z.strictObject({ strategy }),
   'router:setCeiling': z.strictObject({ ceiling: tier }),

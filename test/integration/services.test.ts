@@ -175,7 +175,8 @@ describe('chat', () => {
     await call(s, 'chat:retry', { conversationId: sent.conversationId, target: 'cloud' });
     assert.ok((await retried).result.ok);
     const conversation = await call(s, 'conversations:get', { id: sent.conversationId });
-    assert.equal(conversation.messages.length, 2, 'the retried answer replaced the first one');
+    assert.equal(conversation.messages.length, 2, 'the retried answer is shown in place of the first one');
+    assert.equal(conversation.messages[1]!.branch?.ids.length, 2, 'the first one stays reachable');
   });
 
   test('with the ceiling at this computer only, a failing local model is not sent to the cloud', async () => {

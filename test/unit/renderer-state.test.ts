@@ -176,7 +176,7 @@ describe('ConsentState', () => {
 });
 
 const summary = (id: string, extra: Partial<ConversationSummary> = {}): ConversationSummary => ({
-  id, title: id, createdAt: 1, updatedAt: 1, messageCount: 1, pin: null, ...extra,
+  id, title: id, createdAt: 1, updatedAt: 1, messageCount: 1, pin: null, settings: {}, ...extra,
 });
 
 describe('PinState', () => {
