@@ -1,12 +1,13 @@
 /**
  * Conversations and the chat stream. Deltas are gathered and applied once per animation frame, so a model
- * producing hundreds of tokens a second costs the window one update per frame.
+ * producing hundreds of tokens a second costs the window one update per frame. Regenerating and editing
+ * start a new branch; the services keep the old one, and the view moves between them (‹ 1/2 ›).
  */
-import type { AppError, ChatMessageRecord, ConversationSummary, Events, SpillwayApi } from '../../../../electron/contract/index.js';
+import type { AppError, Attachment, ConversationMessage, ConversationSummary, Events, SpillwayApi } from '../../../../electron/contract/index.js';
 import { frameScheduler, type Scheduler } from './scheduler.js';
 
 /** A message as the chat view shows it: stored, or the answer still streaming, or a failed answer. */
-export interface UiMessage extends ChatMessageRecord {
+export interface UiMessage extends ConversationMessage {
   streaming?: boolean;
   error?: AppError;
 }
@@ -101,12 +102,13 @@ export class ChatState {
     await this.load();
   }
 
-  /** Sends a message; the answer streams into `messages`. */
-  async send(content: string): Promise<boolean> {
+  /** Sends a message with its files; the answer streams into `messages`. */
+  async send(content: string, files: readonly Attachment[] = []): Promise<boolean> {
     const text = content.trim();
-    if (!text || this.busy) return false;
+    if ((!text && files.length === 0) || this.busy) return false;
     this.error = null;
-    const result = await this.api.chatSend({ content: text, ...(this.activeId ? { conversationId: this.activeId } : {}) });
+    const attachments = files.length > 0 ? { attachments: $state.snapshot(files) as Attachment[] } : {};
+    const result = await this.api.chatSend({ content: text, ...attachments, ...(this.activeId ? { conversationId: this.activeId } : {}) });
     if (!result.ok) {
       this.error = result.error;
       return false;
@@ -116,22 +118,61 @@ export class ChatState {
       this.activeId = conversationId;
       this.messages = [];
     }
-    this.messages.push({ id: userMessageId, role: 'user', content: text, createdAt: Date.now() });
+    this.messages.push({ id: userMessageId, role: 'user', content: text, createdAt: Date.now(), ...attachments });
     this.startAnswer(requestId);
     void this.load();
     return true;
   }
 
+  /** A new answer for the turn of `messageId` (the last turn when absent); the earlier one stays a branch. */
+  regenerate(messageId?: string): Promise<void> {
+    return this.answerAgain(messageId === undefined ? {} : { messageId });
+  }
+
   /** Answers the last message again on the endpoints only (after an incomplete or failed answer). */
-  async retryOnCloud(): Promise<void> {
+  retryOnCloud(): Promise<void> {
+    return this.answerAgain({ target: 'cloud' });
+  }
+
+  /** Sends an edited copy of a message of yours; the conversation continues from it, the original stays a branch. */
+  async edit(messageId: string, content: string): Promise<boolean> {
+    const text = content.trim();
+    const at = this.messages.findIndex((m) => m.id === messageId);
+    const original = this.messages[at];
+    if (!this.activeId || this.busy || !original || (!text && !original.attachments?.length)) return false;
+    this.error = null;
+    const result = await this.api.chatEdit({ conversationId: this.activeId, messageId, content: text });
+    if (!result.ok) {
+      this.error = result.error;
+      return false;
+    }
+    const edited: UiMessage = { id: result.value.userMessageId, role: 'user', content: text, createdAt: Date.now(), ...(original.attachments ? { attachments: original.attachments } : {}) };
+    this.messages.splice(at, this.messages.length - at, edited);
+    this.startAnswer(result.value.requestId);
+    return true;
+  }
+
+  /** Shows another version of a turn (‹ ›) and the branch that follows it. */
+  async selectBranch(messageId: string): Promise<void> {
+    const id = this.activeId;
+    if (!id || this.busy) return;
+    const result = await this.api.conversationsSelectBranch({ id, messageId });
+    if (!result.ok) this.error = result.error;
+    else if (this.activeId === id) this.messages = result.value.messages;
+  }
+
+  private async answerAgain(options: { messageId?: string; target?: 'cloud' }): Promise<void> {
     if (!this.activeId || this.busy) return;
-    const result = await this.api.chatRetry({ conversationId: this.activeId, target: 'cloud' });
+    this.error = null;
+    const result = await this.api.chatRetry({ conversationId: this.activeId, ...options });
     if (!result.ok) {
       this.error = result.error;
       return;
     }
-    const lastUser = this.messages.findLastIndex((m) => m.role === 'user');
-    this.messages.splice(lastUser + 1);
+    // Shown up to the turn's question; the new answer streams after it.
+    const at = options.messageId === undefined ? -1 : this.messages.findIndex((m) => m.id === options.messageId);
+    const question = at === -1 ? this.messages.findLastIndex((m) => m.role === 'user') : this.messages[at]!.role === 'user' ? at : at - 1;
+    this.messages.splice(question + 1);
     this.startAnswer(result.value.requestId);
   }
 
@@ -193,7 +234,21 @@ export class ChatState {
         this.messages[at] = p.result.ok ? p.result.value : { ...streamed, streaming: false, error: p.result.error };
       }
       this.runningRequest = null;
+      // The stored branch says how many versions each turn now has (‹ 1/2 ›).
+      if (p.result.ok) await this.reload(p.conversationId);
     }
     await this.load();
+  }
+
+  /**
+   * Takes the stored messages of the active conversation's branch (with their versions) in place of the
+   * ones shown; an answer that failed, and so was never stored, stays where it is.
+   */
+  private async reload(id: string): Promise<void> {
+    if (this.activeId !== id) return;
+    const result = await this.api.conversationsGet({ id });
+    if (!result.ok || this.activeId !== id || this.busy) return;
+    const stored = new Map(result.value.messages.map((m) => [m.id, m]));
+    this.messages = this.messages.map((m) => stored.get(m.id) ?? m);
   }
 }

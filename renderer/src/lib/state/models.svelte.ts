@@ -64,10 +64,15 @@ export class ModelsState {
     else if (result.value) await this.refresh();
   }
 
-  async setActive(path: string): Promise<void> {
+  /** Makes a model the local engine's (it loads in place); false when refused (`error` says why). */
+  async setActive(path: string): Promise<boolean> {
     const result = await this.api.modelsSetActive({ path });
-    if (!result.ok) this.error = result.error;
-    else await this.refresh();
+    if (!result.ok) {
+      this.error = result.error;
+      return false;
+    }
+    await this.refresh();
+    return true;
   }
 
   async remove(path: string): Promise<void> {

@@ -1,6 +1,6 @@
 /**
- * The active conversation's own routing: which entry answers it next, and its pin (a strategy and/or a
- * ceiling of its own). A new conversation shows the app's route; pinning it creates the conversation.
+ * The active conversation's own routing: which entry answers it next, and its pin (a strategy, a ceiling
+ * and/or one entry of its own). A new conversation shows the app's route; pinning it creates the conversation.
  */
 import type { AppError, ConversationPin, PrivacyTier, RouteEntryInfo, RouterState, RoutingStrategy, SpillwayApi } from '../../../../electron/contract/index.js';
 import type { ChatState } from './chat.svelte.js';
@@ -56,6 +56,12 @@ export class PinState {
   setCeiling(ceiling: PrivacyTier | null): Promise<void> {
     const { ceiling: _old, ...rest } = this.pin ?? {};
     return this.setPin(ceiling === null ? rest : { ...rest, ceiling });
+  }
+
+  /** Pins this conversation to one entry of the route (null: any the route allows), keeping the rest. */
+  setEntry(entryId: string | null): Promise<void> {
+    const { entryId: _old, ...rest } = this.pin ?? {};
+    return this.setPin(entryId === null ? rest : { ...rest, entryId });
   }
 
   /** Follows the app's strategy and ceiling again. */
