@@ -54,6 +54,7 @@ describe('routing v2 in Chromium', () => {
     await next.getByText('Test cloud').waitFor();
 
     // Pinning a conversation not started yet starts it.
+    await page.getByRole('button', { name: 'This conversation' }).click();
     await page.getByLabel('Pin this conversation to a strategy').selectOption({ label: 'Local only' });
     const chip = page.getByTestId('pin-chip');
     await chip.waitFor();
