@@ -1,6 +1,6 @@
 /** The model manager through the services: catalog downloads from a local "Hugging Face", fit, switching, deleting. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import { HF_TOKEN } from '../../electron/services/settings-service.js';
 import { buildBigramModel } from '../fixtures/gguf-writer.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 import { startRangeServer, type RangeServer } from '../fixtures/range-server.js';
+import { until } from '../fixtures/processes.js';
 import { TEST_FILE, TEST_REPO, writeTestCatalog } from '../fixtures/test-catalog.js';
 
 let hf: RangeServer;
@@ -202,4 +203,34 @@ describe('model manager', () => {
     await call(s, 'models:add', { path: models.loop });
     assert.deepEqual(rows(await call(s, 'models:list', {})), [[models.loop, 'added', true, 'loop-model']]);
   });
+
+  test('shutting down while models are being inspected leaves no inference host behind', async () => {
+    // The engine warms up while two lists wait for the model's inspection behind it; then the app stops.
+    const s = await services({ overrides: { local: { modelPath: models.answer } }, warmUp: true });
+    const lists = [s.call('models:list', {}), s.call('models:list', {})];
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await s.shutdown();
+    await Promise.all(lists);
+    const hosts = (): number[] => childHosts(process.pid);
+    assert.ok(await until(() => hosts().length === 0, 5000), `inference hosts still running: ${hosts().join(', ')}`);
+    // Nothing starts one later either.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.deepEqual(hosts(), []);
+  });
 });
+
+/** Pids of the inference host processes this process started. */
+function childHosts(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('inference/host')) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
