@@ -83,7 +83,7 @@ after(async () => {
   models.cleanup();
 });
 
-describe('a stopped inference host', { timeout: 60_000 }, () => {
+describe('a stopped inference host', { timeout: 120_000 }, () => {
   test('loaded and idle, under Local first: the cloud answers within the first-token deadline + 1 s, and the host is restarted', async () => {
     const { launcher, launched } = stoppableLauncher();
     const local = localDriver(models.answer, launcher);
