@@ -232,6 +232,8 @@ export class Engine {
     let stopReason: HostCompletion['stopReason'] = 'stop';
     const collector = new ToolCallCollector(onToolCall);
     let callsDone = 0;
+    // onToken misses the tokens of function calls; the sequence's meter counts every sampled token.
+    const meter = slot.sequence.tokenMeter.getState();
     // A forced call needs the wrapper that starts the response inside a call: a short-lived chat on the same sequence.
     const chat = functions?.forced ? new LlamaChat({ contextSequence: slot.sequence, chatWrapper: forcedCallWrapper(slot.chat.chatWrapper) }) : slot.chat;
     try {
@@ -276,6 +278,7 @@ export class Engine {
     if (chat !== slot.chat && !chat.disposed) chat.dispose({ disposeSequence: false });
     if (signal.aborted) stopReason = 'aborted';
     const toolCalls = stopReason === 'stop' ? collector.result() : [];
+    if (functions) outputTokens = Math.max(outputTokens, slot.sequence.tokenMeter.diff(meter).usedOutputTokens);
     return {
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
       text,
