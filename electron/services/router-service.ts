@@ -89,11 +89,10 @@ export class RouterService {
     return this.router.routeRequest(request, options);
   }
 
-  /** The request needs tools and the local model, which the route would try, has not loaded yet. */
+  /** The request needs tools and the local model, which the route would try first, has not loaded yet. */
   private mayLearnTools(request: CompletionRequest, options: RouteOptions): boolean {
     if (!this.local || !request.needs?.includes('tools') || this.local.info() !== null || this.local.status().state === 'error') return false;
-    if (options.entryId !== undefined) return options.entryId === this.local.id;
-    return this.state().route.some((entry) => entry.id === this.local!.id && entry.excluded === undefined);
+    return this.router.plan(options).candidates[0]?.driver.id === this.local.id;
   }
 
   /** Routes an embeddings request to the first entry that makes embeddings. */
