@@ -277,7 +277,8 @@ export class Engine {
     }
     if (chat !== slot.chat && !chat.disposed) chat.dispose({ disposeSequence: false });
     if (signal.aborted) stopReason = 'aborted';
-    const toolCalls = stopReason === 'stop' ? collector.result() : [];
+    // Cut off by max tokens, the calls streamed so far stay in the answer, as its finish reason says.
+    const toolCalls = stopReason === 'stop' || stopReason === 'length' ? collector.result() : [];
     if (functions) outputTokens = Math.max(outputTokens, slot.sequence.tokenMeter.diff(meter).usedOutputTokens);
     return {
       ...(toolCalls.length > 0 ? { toolCalls } : {}),

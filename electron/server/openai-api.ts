@@ -16,7 +16,6 @@ import {
   chatNeeds,
   chunkBody,
   completionBody,
-  finishReason,
   incompleteFailure,
   invalidBodyError,
   mapFailure,
@@ -26,7 +25,7 @@ import {
   type ChatCompletionBody,
   type MappedFailure,
 } from './openai-format.js';
-import { toolCallChunkDelta, toolRequest } from './openai-tools.js';
+import { answerFinishReason, toolCallChunkDelta, toolRequest } from './openai-tools.js';
 import { openEventStream, writeEvent } from './sse.js';
 
 const MODEL_PATH = /^\/v1\/models\/(.+)$/;
@@ -219,7 +218,7 @@ async function streamCompletion(res: ServerResponse, openai: OpenAIService, requ
     start(response, response.model);
     writeEvent(res, chunkBody(id, created, response.model, { role: 'assistant', content: '' }, null, includeUsage));
   }
-  writeEvent(res, chunkBody(id, created, response.model, {}, response.toolCalls?.length ? 'tool_calls' : finishReason(response.stopReason), includeUsage));
+  writeEvent(res, chunkBody(id, created, response.model, {}, answerFinishReason(response), includeUsage));
   if (includeUsage) writeEvent(res, usageChunkBody(id, created, response));
   writeEvent(res, '[DONE]');
   res.end();

@@ -8,7 +8,7 @@ import { DriverError } from '../core/errors.js';
 import type { Capability, ChatMessage, CompletionResponse, MessagePart, StopReason } from '../core/types.js';
 import { toAppError } from '../services/errors.js';
 import { errorHeaders, statusFor } from './http-status.js';
-import { checkToolChoice, checkToolTurns, toolCallsOf, toolFields } from './openai-tools.js';
+import { answerFinishReason, checkToolChoice, checkToolTurns, toolCallsOf, toolFields } from './openai-tools.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const imagePart = z.object({
@@ -159,7 +159,7 @@ export function completionBody(id: string, created: number, response: Completion
     object: 'chat.completion',
     created,
     model: response.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: response.text, ...toolCallsOf(response) }, logprobs: null, finish_reason: response.toolCalls?.length ? 'tool_calls' : finishReason(response.stopReason) }],
+    choices: [{ index: 0, message: { role: 'assistant', content: response.text, ...toolCallsOf(response) }, logprobs: null, finish_reason: answerFinishReason(response) }],
     usage: usageOf(response),
   };
 }

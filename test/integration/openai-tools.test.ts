@@ -4,6 +4,7 @@
  * with tool_choice; and the same loop forwarded to an endpoint that streams tool calls.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
@@ -11,7 +12,7 @@ import type { RunningServer } from '../../electron/server/http-server.js';
 import { readSse } from '../fixtures/http-client.js';
 import { makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 import { CLOUD_REPLY, sdk, startHarness, type Harness } from '../fixtures/server-harness.js';
-import { TOOL_ANSWER, TOOL_ARGUMENTS, TOOL_NAME } from '../fixtures/tool-model.js';
+import { TOOL_ANSWER, TOOL_ARGUMENTS, TOOL_NAME, writeToolCallModel } from '../fixtures/tool-model.js';
 
 let h: Harness;
 let models: FixtureModels;
@@ -145,6 +146,28 @@ describe('tools on the local model', { timeout: 180_000 }, () => {
     await refused({ tools: [weather], tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice.function.name', /names no tool/);
     await refused({ tool_choice: 'required' }, 'tool_choice', /has no tools/);
     await refused({ tools: [{ type: 'function', function: { name: 'has space' } }] }, 'tools[0].function.name', /letters, digits/);
+  });
+});
+
+describe('parallel_tool_calls on a template with parallel calls', { timeout: 180_000 }, () => {
+  test('false stops after one call of a model that would go on calling; otherwise the calls go on', async () => {
+    const repeating = writeToolCallModel(join(models.dir, 'repeating.gguf'), { repeatCalls: true });
+    const server = await h.serve(await h.makeServices({ routing: { strategy: 'local-only' }, local: { modelPath: repeating } }));
+    const client = sdk(server);
+    const one = await client.chat.completions.create({ model: 'auto', messages: question, tools: [weather], parallel_tool_calls: false });
+    assert.equal(one.choices[0]?.finish_reason, 'tool_calls');
+    assert.equal(one.choices[0]?.message.tool_calls?.length, 1);
+
+    const deltas: number[] = [];
+    const stream = client.chat.completions.stream({ model: 'auto', messages: question, tools: [weather], max_tokens: 60 });
+    stream.on('chunk', (chunk) => deltas.push(...(chunk.choices[0]?.delta.tool_calls ?? []).filter((d) => d.id !== undefined).map((d) => d.index)));
+    const many = await stream.finalChatCompletion();
+    assert.ok(deltas.length >= 2, `calls streamed: ${deltas.join(', ')}`);
+    assert.deepEqual(deltas, deltas.map((_, i) => i), 'each call has the next index');
+    assert.equal(many.choices[0]?.finish_reason, 'length', 'cut off by max_tokens while still calling');
+    const kept = await client.chat.completions.create({ model: 'auto', messages: question, tools: [weather], max_tokens: 60 });
+    assert.equal(kept.choices[0]?.finish_reason, 'length');
+    assert.equal(kept.choices[0]?.message.tool_calls?.length, deltas.length, 'not streamed, the answer has the same calls');
   });
 });
 
