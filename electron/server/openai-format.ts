@@ -23,18 +23,20 @@ const toolCall = z.object({
   function: z.object({ name: z.string().max(200), arguments: z.string() }),
 });
 
+// Function tools are checked; other kinds (an endpoint's newer ones) travel on for the endpoint to judge.
 const toolSpec = z.looseObject({
-  type: z.literal('function', { error: 'must be "function"' }),
+  type: z.string().max(100),
   function: z.looseObject({
     name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, underscores or dashes'),
     description: z.string().max(100_000).nullish(),
     parameters: z.record(z.string(), z.unknown()).nullish(),
-  }),
-});
+  }).optional(),
+}).refine((tool) => tool.type !== 'function' || tool.function !== undefined, { message: 'a function tool needs its "function"', path: ['function'] });
 
 const toolChoice = z.union([
   z.enum(['auto', 'none', 'required']),
   z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string().max(200) }) }),
+  z.looseObject({ type: z.string().max(100).refine((type) => type !== 'function') }),
 ], { error: 'must be "auto", "none", "required" or {"type": "function", "function": {"name": …}}' });
 
 /**

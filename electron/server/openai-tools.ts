@@ -17,9 +17,15 @@ interface WireMessage {
   tool_call_id?: string | null | undefined;
 }
 
+interface WireFunction {
+  name: string;
+  description?: string | null | undefined;
+  parameters?: Record<string, unknown> | null | undefined;
+}
+
 interface WireTools {
-  tools?: Array<{ type: 'function'; function: { name: string; description?: string | null | undefined; parameters?: Record<string, unknown> | null | undefined } }> | null | undefined;
-  tool_choice?: 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } } | null | undefined;
+  tools?: Array<{ type: string; function?: WireFunction | undefined }> | null | undefined;
+  tool_choice?: 'auto' | 'none' | 'required' | { type: string; function?: { name: string } } | null | undefined;
   parallel_tool_calls?: boolean | null | undefined;
 }
 
@@ -51,10 +57,11 @@ export function checkToolTurns(messages: WireMessage[], ctx: z.RefinementCtx): v
 /** A named tool_choice must name one of the tools, and `required` needs some. */
 export function checkToolChoice(body: WireTools, ctx: z.RefinementCtx): void {
   const choice = body.tool_choice;
-  const names = (body.tools ?? []).map((tool) => tool.function.name);
-  if (typeof choice === 'object' && choice !== null && !names.includes(choice.function.name)) {
-    ctx.addIssue({ code: 'custom', path: ['tool_choice', 'function', 'name'], message: `names no tool of this request: "${choice.function.name}"` });
-  } else if (choice === 'required' && names.length === 0) {
+  const names = functionTools(body).map((tool) => tool.name);
+  const named = typeof choice === 'object' && choice !== null && choice.type === 'function' ? choice.function?.name : undefined;
+  if (named !== undefined && !names.includes(named)) {
+    ctx.addIssue({ code: 'custom', path: ['tool_choice', 'function', 'name'], message: `names no tool of this request: "${named}"` });
+  } else if (choice === 'required' && (body.tools ?? []).length === 0) {
     ctx.addIssue({ code: 'custom', path: ['tool_choice'], message: 'is "required" but the request has no tools' });
   }
 }
@@ -70,18 +77,25 @@ export function toolFields(message: WireMessage): { toolCalls?: NonNullable<Comp
 
 /** The request's tools, tool choice and parallel_tool_calls as the CompletionRequest fields. */
 export function toolRequest(body: WireTools): Pick<CompletionRequest, 'tools' | 'toolChoice' | 'parallelToolCalls'> {
-  if (!body.tools?.length) return {};
+  const tools = functionTools(body);
+  if (tools.length === 0) return {};
   const choice = body.tool_choice;
-  const toolChoice: ToolChoice | undefined = typeof choice === 'object' && choice !== null ? { name: choice.function.name } : (choice ?? undefined);
+  // Choices of other kinds leave the decision to the model.
+  const toolChoice: ToolChoice | undefined = typeof choice === 'object' && choice !== null ? (choice.type === 'function' && choice.function ? { name: choice.function.name } : undefined) : (choice ?? undefined);
   return {
-    tools: body.tools.map((tool) => ({
-      name: tool.function.name,
-      ...(tool.function.description ? { description: tool.function.description } : {}),
-      ...(tool.function.parameters ? { parameters: tool.function.parameters } : {}),
+    tools: tools.map((tool) => ({
+      name: tool.name,
+      ...(tool.description ? { description: tool.description } : {}),
+      ...(tool.parameters ? { parameters: tool.parameters } : {}),
     })),
     ...(toolChoice === undefined ? {} : { toolChoice }),
     ...(body.parallel_tool_calls == null ? {} : { parallelToolCalls: body.parallel_tool_calls }),
   };
+}
+
+/** The request's function tools. */
+function functionTools(body: WireTools): WireFunction[] {
+  return (body.tools ?? []).flatMap((tool) => (tool.type === 'function' && tool.function ? [tool.function] : []));
 }
 
 /** An answer's calls as `message.tool_calls` (content null when no text came before them), or nothing. */

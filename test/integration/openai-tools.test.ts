@@ -146,6 +146,7 @@ describe('tools on the local model', { timeout: 180_000 }, () => {
     await refused({ tools: [weather], tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice.function.name', /names no tool/);
     await refused({ tool_choice: 'required' }, 'tool_choice', /has no tools/);
     await refused({ tools: [{ type: 'function', function: { name: 'has space' } }] }, 'tools[0].function.name', /letters, digits/);
+    await refused({ tools: [{ type: 'function' }] }, 'tools[0].function', /needs its "function"/);
   });
 });
 
@@ -214,17 +215,21 @@ describe('tools forwarded to an endpoint', { timeout: 60_000 }, () => {
     assert.deepEqual(sent.tools, [weather]);
   });
 
-  test('raw stream: the endpoint’s tool-call chunks pass through one for one', async () => {
+  test('raw stream: the endpoint’s tool-call chunks pass through one for one; other tool kinds travel on', async () => {
+    const custom = { type: 'custom', custom: { name: 'grep', description: 'Search files' } };
+    const allowed = { type: 'allowed_tools', allowed_tools: { mode: 'auto', tools: [{ type: 'function', function: { name: TOOL_NAME } }] } };
     const server = await h.serve(await h.makeServices({ routing: { strategy: 'cloud-only' } }));
     h.cloud.failNext({ kind: 'script', chunks: CALL_CHUNKS });
     const response = await fetch(`${server.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'auto', messages: question, tools: [weather], stream: true }),
+      body: JSON.stringify({ model: 'auto', messages: question, tools: [weather, custom], tool_choice: allowed, stream: true }),
     });
     const data: string[] = [];
     for await (const message of readSse(response.body!)) data.push(message.data);
     assert.deepEqual(data.slice(0, -1).map((d) => JSON.parse(d)), CALL_CHUNKS);
     assert.equal(data.at(-1), '[DONE]');
+    const sent = h.cloud.chatRequests()[0]?.body;
+    assert.deepEqual([sent?.tools, sent?.tool_choice], [[weather, custom], allowed], 'tool kinds Spillway does not run itself reach the endpoint as sent');
   });
 });
