@@ -72,6 +72,7 @@ describe('tools on the local model', { timeout: 180_000 }, () => {
     assert.equal(call.type, 'function');
     assert.equal(call.function.name, TOOL_NAME);
     assert.deepEqual(JSON.parse(call.function.arguments), TOOL_ARGUMENTS);
+    assert.ok(first.usage!.completion_tokens >= 3, `the call's tokens are counted: ${first.usage!.completion_tokens}`);
 
     const second = await client.chat.completions.create({ model: 'auto', messages: withResults(question, choice.message), tools: [weather, time] });
     assert.equal(second.choices[0]?.message.content, TOOL_ANSWER);
