@@ -12,8 +12,8 @@ import type {
 export type { Capability, DriverErrorKind, EntryKind, PrivacyTier, RoutingStrategy, StopReason, Usage };
 export { CAPABILITIES, PRIVACY_TIERS, ROUTING_STRATEGIES } from '../contract/index.js';
 
-/** Chat roles understood by every driver. */
-export type ChatRole = 'system' | 'user' | 'assistant';
+/** Chat roles understood by every driver; `tool` carries a tool's result back to the model. */
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 
 /** A piece of a multi-part message: text, or an image as a `data:` or `https:` URL. */
 export type MessagePart = { type: 'text'; text: string } | { type: 'image'; url: string };
@@ -22,7 +22,38 @@ export type MessagePart = { type: 'text'; text: string } | { type: 'image'; url:
 export interface ChatMessage {
   role: ChatRole;
   content: string | MessagePart[];
+  /** On an assistant message: the tools it called (its content is the text before the calls). */
+  toolCalls?: ToolCall[];
+  /** On a tool message: the call whose result it is. */
+  toolCallId?: string;
 }
+
+/** A function the model may call, as OpenAI's `tools` declare it. */
+export interface ToolSpec {
+  name: string;
+  description?: string;
+  /** A JSON schema of the arguments object; absent: the function takes none. */
+  parameters?: Record<string, unknown>;
+}
+
+/** A call the model made: an id for the tool's answer to refer to, the function and its arguments as JSON text. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** A piece of a call as it streams: the first piece of a call has its id and name, later ones more arguments. */
+export interface ToolCallDelta {
+  /** Which call of the answer, from 0. */
+  index: number;
+  id?: string;
+  name?: string;
+  arguments: string;
+}
+
+/** `auto`: the model decides; `none`: it must not call; `required`: it must call one; or it must call the one named. */
+export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
 
 /** Sampling options shared by all drivers. */
 export interface SamplingOptions {
@@ -74,6 +105,14 @@ export interface CompletionRequest extends SamplingOptions {
    * Without a key it looks for the sequence sharing the longest prefix (a common system prompt).
    */
   affinityKey?: string;
+  /** Functions the model may call (needs the `tools` capability unless toolChoice is `none`). */
+  tools?: ToolSpec[];
+  /** Whether and which tool the model must call; `auto` when absent. */
+  toolChoice?: ToolChoice;
+  /** False: at most one call per answer; otherwise as many as the model's chat template allows. */
+  parallelToolCalls?: boolean;
+  /** Called with each piece of a tool call as it is generated, in order with the text. */
+  onToolCall?: (delta: ToolCallDelta) => void;
 }
 
 /** Wall-clock timings of one completion, in milliseconds. */
@@ -114,6 +153,8 @@ export interface CompletionResponse {
   incomplete?: DriverErrorData;
   /** For a forwarded request that did not stream: the endpoint's whole answer, as it sent it. */
   raw?: Record<string, unknown>;
+  /** The tools the model called; the answer stops at the calls, which the client runs. */
+  toolCalls?: ToolCall[];
 }
 
 /** Vectors for a batch of inputs. */

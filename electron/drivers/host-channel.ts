@@ -5,6 +5,7 @@
  * fresh one.
  */
 import { DriverError } from '../core/errors.js';
+import type { ToolCallDelta } from '../core/types.js';
 import type { HostCall, HostMessage, HostResults } from '../inference/protocol.js';
 import type { HostExit, HostHandle, HostLauncher } from './host-process.js';
 
@@ -18,6 +19,7 @@ export interface PendingCall {
   resolve(value: unknown): void;
   reject(error: DriverError): void;
   onText?: (text: string) => void;
+  onToolCall?: (delta: ToolCallDelta) => void;
 }
 
 export interface Call<T> {
@@ -46,12 +48,12 @@ export class HostChannel {
     return this.host !== null;
   }
 
-  /** Sends a call (starting the host if needed); text streamed for it goes to `onText`. */
-  call<M extends HostCall['method']>(method: M, params: CallParams<M>, onText?: (text: string) => void): Call<HostResults[M]> {
+  /** Sends a call (starting the host if needed); text streamed for it goes to `onText`, tool-call pieces to `onToolCall`. */
+  call<M extends HostCall['method']>(method: M, params: CallParams<M>, onText?: (text: string) => void, onToolCall?: (delta: ToolCallDelta) => void): Call<HostResults[M]> {
     const host = this.ensureHost();
     const id = this.nextId++;
     const result = new Promise<HostResults[M]>((resolve, reject) => {
-      this.calls.set(id, { method, streamed: false, resolve: resolve as (value: unknown) => void, reject, ...(onText ? { onText } : {}) });
+      this.calls.set(id, { method, streamed: false, resolve: resolve as (value: unknown) => void, reject, ...(onText ? { onText } : {}), ...(onToolCall ? { onToolCall } : {}) });
     });
     host.send({ kind: 'call', id, method, params } as HostCall);
     return { id, result };
@@ -131,6 +133,13 @@ export class HostChannel {
         if (!call) return;
         call.streamed = true;
         call.onText?.(message.text);
+        return;
+      }
+      case 'toolCall': {
+        const call = this.calls.get(message.id);
+        if (!call) return;
+        call.streamed = true;
+        call.onToolCall?.(message.delta);
         return;
       }
       case 'reply': {

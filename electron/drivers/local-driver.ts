@@ -63,6 +63,8 @@ export class LocalDriver implements LlmDriver {
   /** Generations ended because the model was switched (or the driver retired): they report `switched`. */
   private readonly switched = new Set<number>();
   private retired = false;
+  /** The loaded model can call functions (see capabilities). */
+  private functionCalling = false;
 
   constructor(options: LocalDriverOptions) {
     this.options = options;
@@ -91,9 +93,12 @@ export class LocalDriver implements LlmDriver {
     return 'sovereign';
   }
 
-  /** Text chat only: node-llama-cpp 3.21 reads no images, and tools and embeddings are not served yet. */
+  /**
+   * Tools when the loaded model's chat template has a function-call syntax (known once it has loaded); no
+   * images (node-llama-cpp 3.21 reads none).
+   */
   capabilities(): readonly Capability[] {
-    return [];
+    return this.functionCalling ? ['tools'] : [];
   }
 
   /** Requests waiting for a sequence. */
@@ -139,7 +144,9 @@ export class LocalDriver implements LlmDriver {
       }).then(
         (info) => {
           if (this.loaded === loading) {
-            this.engineInfo = info;
+            const { functionCalling, ...engineInfo } = info;
+            this.engineInfo = engineInfo;
+            this.functionCalling = functionCalling;
             this.loadError = null;
             this.loadingNow = false;
             this.admission.setLimit(info.sequences);
@@ -175,6 +182,7 @@ export class LocalDriver implements LlmDriver {
   async reconfigure(options: Partial<EngineOptions>): Promise<void> {
     this.options = { ...this.options, ...options };
     this.engineInfo = null;
+    if (options.modelPath !== undefined) this.functionCalling = false;
     this.loaded = null;
     this.loadError = null;
     this.loadingNow = false;
@@ -258,13 +266,16 @@ export class LocalDriver implements LlmDriver {
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.seed === undefined ? {} : { seed: request.seed }),
       ...(request.affinityKey === undefined ? {} : { affinityKey: request.affinityKey }),
+      ...(request.tools === undefined ? {} : { tools: request.tools }),
+      ...(request.toolChoice === undefined ? {} : { toolChoice: request.toolChoice }),
+      ...(request.parallelToolCalls === undefined ? {} : { parallelToolCalls: request.parallelToolCalls }),
     };
     for (let attempt = 0; ; attempt++) {
       if (this.retired) throw new DriverError('model_not_found', 'The local model was removed before this request was answered.');
       await this.load();
       // A cancel while the model loaded (or while waiting for the retry) ends it here.
       if (request.signal?.aborted) return this.abortedResponse(started, partial);
-      const call = this.channel.call('complete', params, onText);
+      const call = this.channel.call('complete', params, onText, request.onToolCall);
       const onAbort = (): void => this.stopGeneration(call.id);
       request.signal?.addEventListener('abort', onAbort, { once: true });
       let result: HostCompletion | null;
@@ -296,6 +307,7 @@ export class LocalDriver implements LlmDriver {
           totalMs: performance.now() - started,
         },
         stopReason: switched && result.stopReason === 'aborted' ? 'switched' : result.stopReason,
+        ...(result.toolCalls ? { toolCalls: result.toolCalls } : {}),
       };
     }
   }

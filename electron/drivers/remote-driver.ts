@@ -8,6 +8,7 @@ import type { CompletionCreateParamsStreaming } from 'openai/resources/completio
 import { CAPABILITIES, type Capability } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
 import type { ChatMessage, CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier, StopReason, Usage } from '../core/types.js';
+import { messageText } from '../core/types.js';
 import { resolveTier } from './privacy.js';
 import { mapRemoteError, type RemoteErrorContext } from './remote-errors.js';
 
@@ -321,6 +322,15 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
 
 /** A message in OpenAI's shape: text stays a string; parts become text and `image_url` parts. */
 function toOpenAIMessage(message: ChatMessage): ChatCompletionMessageParam {
+  if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId ?? '', content: messageText(message) };
+  if (message.role === 'assistant' && message.toolCalls?.length) {
+    const text = messageText(message);
+    return {
+      role: 'assistant',
+      content: text === '' ? null : text,
+      tool_calls: message.toolCalls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
+    };
+  }
   if (typeof message.content === 'string') return { role: message.role, content: message.content } as ChatCompletionMessageParam;
   const parts: ChatCompletionContentPart[] = message.content.map((part) =>
     part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image_url', image_url: { url: part.url } },

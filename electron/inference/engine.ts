@@ -21,9 +21,11 @@ import {
 import { DriverError, isAbortError } from '../core/errors.js';
 import { messageText, type ChatMessage } from '../core/types.js';
 import { validateGguf } from './gguf-validate.js';
+import { forcedCallWrapper, functionSetup, supportsFunctionCalling, supportsParallelCalls, toChatHistory, ToolCallCollector, type FunctionSetup } from './function-calling.js';
 import { defaultSequences, freeMemory } from './parallel-fit.js';
 import { checkPromptBytes, CHUNKED_COUNT_FROM_BYTES, countInChunks, longestTokenBytes, overflow, type PromptLimits } from './prompt-bound.js';
-import type { Backend, EngineInfo, EngineOptions, GenerateParams, HostCompletion } from './protocol.js';
+import type { Backend, EngineOptions, GenerateParams, HostCompletion, LoadedEngine } from './protocol.js';
+import type { ToolCallDelta } from '../core/types.js';
 import { commonPrefixLength, SlotPool, type Slot } from './slots.js';
 import { DEFAULT_STATE_CACHE_BYTES, StateCache } from './state-cache.js';
 import { defaultThreadCount } from './threads.js';
@@ -46,16 +48,7 @@ export async function loadLlama(gpu: EngineOptions['gpu']): Promise<Llama> {
 }
 
 function toHistory(messages: ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
-    switch (message.role) {
-      case 'system': return { type: 'system', text: messageText(message) };
-      case 'user': return { type: 'user', text: messageText(message) };
-      case 'assistant': return { type: 'model', response: [messageText(message)] };
-      default: return message.role satisfies never;
-    }
-  });
-  history.push({ type: 'model', response: [] });
-  return history;
+  return toChatHistory(messages);
 }
 
 type EngineSlot = Slot<LlamaContextSequence, LlamaChat>;
@@ -73,7 +66,7 @@ export class Engine {
     private readonly context: LlamaContext,
     private readonly pool: SlotPool<LlamaContextSequence, LlamaChat>,
     private readonly limits: PromptLimits,
-    readonly info: EngineInfo,
+    readonly info: LoadedEngine,
     /** The GPU setting the model was loaded with, so inspections use the same backend. */
     readonly gpuSetting: EngineOptions['gpu'],
   ) {}
@@ -124,7 +117,7 @@ export class Engine {
     }
     const gpu = llama.gpu;
     const backend: Backend = gpu === false ? 'cpu' : gpu;
-    const info: EngineInfo = {
+    const info: LoadedEngine = {
       modelPath: options.modelPath,
       modelName: (model.fileInfo.metadata.general?.name as string | undefined) || basename(options.modelPath).replace(/\.gguf$/i, ''),
       architecture: checked?.architecture ?? String(model.fileInfo.metadata.general?.architecture ?? 'unknown'),
@@ -139,6 +132,7 @@ export class Engine {
       defaultSequences: fitted,
       gpuLayers: model.gpuLayers,
       loadMs: performance.now() - started,
+      functionCalling: supportsFunctionCalling(slots[0]!.chat.chatWrapper),
     };
     const limits: PromptLimits = { window: context.contextSize, longestTokenBytes: longestTokenBytes(model.fileInfo.metadata.tokenizer?.ggml?.tokens) };
     return new Engine(model, context, new SlotPool(slots, cache), limits, info, options.gpu ?? 'auto');
@@ -161,11 +155,15 @@ export class Engine {
   }
 
   /** The prompt's tokens; a large prompt is first counted in chunks that let other requests generate. */
-  private async tokenize(messages: ChatMessage[], bytes: number, signal?: AbortSignal): Promise<Token[]> {
+  private async tokenize(messages: ChatMessage[], bytes: number, signal?: AbortSignal, functions?: FunctionSetup | null): Promise<Token[]> {
     if (bytes > CHUNKED_COUNT_FROM_BYTES) {
       await countInChunks(messages.map(messageText), this.limits.window, (text) => this.model.tokenize(text, false).length, signal);
     }
-    const { contextText } = this.slotChat().chatWrapper.generateContextState({ chatHistory: toHistory(messages) });
+    // With functions the prompt also documents them, as generation will write it.
+    const { contextText } = this.slotChat().chatWrapper.generateContextState({
+      chatHistory: toHistory(messages),
+      ...(functions ? { availableFunctions: functions.functions } : {}),
+    });
     return contextText.tokenize(this.model.tokenizer);
   }
 
@@ -193,11 +191,13 @@ export class Engine {
    * node-llama-cpp shift the context, which would silently drop the start of the conversation or even the
    * latest message.
    */
-  async complete(params: GenerateParams, signal: AbortSignal, onText: (text: string) => void): Promise<HostCompletion> {
+  async complete(params: GenerateParams, signal: AbortSignal, onText: (text: string) => void, onToolCall: (delta: ToolCallDelta) => void = () => {}): Promise<HostCompletion> {
     const started = performance.now();
     const history = toHistory(params.messages);
     const bytes = this.checkBytes(params.messages);
-    const prompt = this.takeCounted(promptKey(params.messages)) ?? (await this.tokenize(params.messages, bytes, signal));
+    const functions = this.info.functionCalling ? functionSetup(params.tools, params.toolChoice, params.parallelToolCalls) : null;
+    const counted = this.takeCounted(promptKey(params.messages));
+    const prompt = (functions ? null : counted) ?? (await this.tokenize(params.messages, bytes, signal, functions));
     const inputTokens = prompt.length;
     const window = this.context.contextSize;
     const room = window - inputTokens;
@@ -210,7 +210,7 @@ export class Engine {
     try {
       // node-llama-cpp keeps the sequence's tokens and evaluates only what differs from them.
       const cachedInputTokens = commonPrefixLength(slot.sequence.contextTokens, prompt);
-      return await this.generate(slot, history, params, { room, started, inputTokens, cachedInputTokens, cacheSource: cachedInputTokens > 0 ? source : 'none' }, signal, onText);
+      return await this.generate(slot, history, params, { room, started, inputTokens, cachedInputTokens, cacheSource: cachedInputTokens > 0 ? source : 'none' }, signal, onText, functions, onToolCall);
     } finally {
       await this.pool.release(slot);
     }
@@ -223,13 +223,30 @@ export class Engine {
     prompt: { room: number; started: number; inputTokens: number; cachedInputTokens: number; cacheSource: HostCompletion['cacheSource'] },
     signal: AbortSignal,
     onText: (text: string) => void,
+    functions: FunctionSetup | null = null,
+    onToolCall: (delta: ToolCallDelta) => void = () => {},
   ): Promise<HostCompletion> {
     let text = '';
     let outputTokens = 0;
     let firstTokenAt: number | null = null;
     let stopReason: HostCompletion['stopReason'] = 'stop';
+    const collector = new ToolCallCollector(onToolCall);
+    let callsDone = 0;
+    // onToken misses the tokens of function calls; the sequence's meter counts every sampled token.
+    const meter = slot.sequence.tokenMeter.getState();
+    // A forced call needs the wrapper that starts the response inside a call: a short-lived chat on the same sequence.
+    const chat = functions?.forced ? new LlamaChat({ contextSequence: slot.sequence, chatWrapper: forcedCallWrapper(slot.chat.chatWrapper) }) : slot.chat;
     try {
-      const result = await slot.chat.generateResponse(history, {
+      const result = await chat.generateResponse(history, {
+        ...(functions
+          ? {
+              functions: functions.functions,
+              // Without parallel calls in the template node-llama-cpp stops after one call anyway.
+              ...(functions.maxParallelFunctionCalls !== undefined && supportsParallelCalls(chat.chatWrapper) ? { maxParallelFunctionCalls: functions.maxParallelFunctionCalls } : {}),
+              onFunctionCallParamsChunk: (chunk) => collector.onParamsChunk(chunk.callIndex, chunk.functionName, chunk.paramsChunk),
+              onFunctionCall: (call) => collector.onCall(callsDone++, call.functionName),
+            }
+          : {}),
         signal,
         stopOnAbortSignal: true,
         maxTokens: params.maxTokens ?? prompt.room,
@@ -252,13 +269,19 @@ export class Engine {
         default: stopReason = 'stop';
       }
     } catch (error) {
+      if (chat !== slot.chat) chat.dispose({ disposeSequence: false });
       if (!(signal.aborted || isAbortError(error))) {
         throw new DriverError('inference_failed', `Local generation failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
       stopReason = 'aborted';
     }
+    if (chat !== slot.chat && !chat.disposed) chat.dispose({ disposeSequence: false });
     if (signal.aborted) stopReason = 'aborted';
+    // Cut off by max tokens, the calls streamed so far stay in the answer, as its finish reason says.
+    const toolCalls = stopReason === 'stop' || stopReason === 'length' ? collector.result() : [];
+    if (functions) outputTokens = Math.max(outputTokens, slot.sequence.tokenMeter.diff(meter).usedOutputTokens);
     return {
+      ...(toolCalls.length > 0 ? { toolCalls } : {}),
       text,
       model: this.info.modelName,
       inputTokens: prompt.inputTokens,

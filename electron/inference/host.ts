@@ -57,7 +57,11 @@ async function handle(call: HostCall): Promise<unknown> {
       const controller = new AbortController();
       running.set(call.id, controller);
       const batcher = new DeltaBatcher((text) => send({ kind: 'delta', id: call.id, text }));
-      const generation = current.complete(call.params, controller.signal, (text) => batcher.push(text));
+      const generation = current.complete(call.params, controller.signal, (text) => batcher.push(text), (delta) => {
+        // The text before a call goes first.
+        batcher.flush();
+        send({ kind: 'toolCall', id: call.id, delta });
+      });
       generating.set(call.id, generation);
       try {
         return await generation;

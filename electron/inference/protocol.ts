@@ -3,7 +3,7 @@
  * and only the host imports node-llama-cpp.
  */
 import type { Backend, EngineInfo, ModelInspection } from '../contract/index.js';
-import type { ChatMessage, DriverErrorData, StopReason } from '../core/types.js';
+import type { ChatMessage, DriverErrorData, StopReason, ToolCall, ToolCallDelta, ToolChoice, ToolSpec } from '../core/types.js';
 
 export type { Backend, EngineInfo, ModelInspection };
 
@@ -44,6 +44,13 @@ export interface HostCompletion {
   timeToFirstTokenMs: number | null;
   totalMs: number;
   stopReason: Exclude<StopReason, 'error'>;
+  /** The tools the model called: generation stopped at them. */
+  toolCalls?: ToolCall[];
+}
+
+/** What a load reports: the engine info, and whether the model's chat template has a function-call syntax. */
+export interface LoadedEngine extends EngineInfo {
+  functionCalling: boolean;
 }
 
 export interface GenerateParams {
@@ -53,6 +60,10 @@ export interface GenerateParams {
   seed?: number;
   /** The conversation this request continues (see CompletionRequest.affinityKey). */
   affinityKey?: string;
+  /** Functions the model may call, and how (see CompletionRequest). */
+  tools?: ToolSpec[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
 }
 
 /** Calls the driver makes; each gets exactly one reply with the same id. */
@@ -70,7 +81,7 @@ export type HostCall =
 export type HostRequest = HostCall | { kind: 'abort'; id: number };
 
 export interface HostResults {
-  load: EngineInfo;
+  load: LoadedEngine;
   complete: HostCompletion;
   countTokens: number;
   unload: null;
@@ -83,4 +94,6 @@ export type HostMessage =
   | { kind: 'reply'; id: number; ok: true; value: unknown }
   | { kind: 'reply'; id: number; ok: false; error: DriverErrorData }
   | { kind: 'delta'; id: number; text: string }
+  /** A piece of a tool call, sent after the text that came before it. */
+  | { kind: 'toolCall'; id: number; delta: ToolCallDelta }
   | { kind: 'log'; level: 'warn' | 'error'; message: string };

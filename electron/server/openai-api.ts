@@ -16,7 +16,6 @@ import {
   chatNeeds,
   chunkBody,
   completionBody,
-  finishReason,
   incompleteFailure,
   invalidBodyError,
   mapFailure,
@@ -26,6 +25,7 @@ import {
   type ChatCompletionBody,
   type MappedFailure,
 } from './openai-format.js';
+import { answerFinishReason, toolCallChunkDelta, toolRequest } from './openai-tools.js';
 import { openEventStream, writeEvent } from './sse.js';
 
 const MODEL_PATH = /^\/v1\/models\/(.+)$/;
@@ -120,6 +120,7 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai
     ...(maxTokens == null ? {} : { maxTokens }),
     ...(body.temperature == null ? {} : { temperature: body.temperature }),
     ...(body.seed == null ? {} : { seed: body.seed }),
+    ...toolRequest(body),
   };
   if (body.stream) return streamCompletion(res, openai, request, body);
 
@@ -179,6 +180,14 @@ async function streamCompletion(res: ServerResponse, openai: OpenAIService, requ
         }
         writeEvent(res, chunkBody(id, created, model, { content: text }, null, includeUsage));
       },
+      onToolCall: (delta) => {
+        if (route.entryKind === 'remote') return;
+        if (!started) {
+          start(route, route.model);
+          writeEvent(res, chunkBody(id, created, model, { role: 'assistant', content: null }, null, includeUsage));
+        }
+        writeEvent(res, chunkBody(id, created, model, toolCallChunkDelta(delta), null, includeUsage));
+      },
     },
     body.model,
   );
@@ -209,7 +218,7 @@ async function streamCompletion(res: ServerResponse, openai: OpenAIService, requ
     start(response, response.model);
     writeEvent(res, chunkBody(id, created, response.model, { role: 'assistant', content: '' }, null, includeUsage));
   }
-  writeEvent(res, chunkBody(id, created, response.model, {}, finishReason(response.stopReason), includeUsage));
+  writeEvent(res, chunkBody(id, created, response.model, {}, answerFinishReason(response), includeUsage));
   if (includeUsage) writeEvent(res, usageChunkBody(id, created, response));
   writeEvent(res, '[DONE]');
   res.end();

@@ -8,6 +8,7 @@ import { DriverError } from '../core/errors.js';
 import type { Capability, ChatMessage, CompletionResponse, MessagePart, StopReason } from '../core/types.js';
 import { toAppError } from '../services/errors.js';
 import { errorHeaders, statusFor } from './http-status.js';
+import { answerFinishReason, checkToolChoice, checkToolTurns, toolCallsOf, toolFields } from './openai-tools.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const imagePart = z.object({
@@ -21,6 +22,22 @@ const toolCall = z.object({
   type: z.literal('function'),
   function: z.object({ name: z.string().max(200), arguments: z.string() }),
 });
+
+// Function tools are checked; other kinds (an endpoint's newer ones) travel on for the endpoint to judge.
+const toolSpec = z.looseObject({
+  type: z.string().max(100),
+  function: z.looseObject({
+    name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, underscores or dashes'),
+    description: z.string().max(100_000).nullish(),
+    parameters: z.record(z.string(), z.unknown()).nullish(),
+  }).optional(),
+}).refine((tool) => tool.type !== 'function' || tool.function !== undefined, { message: 'a function tool needs its "function"', path: ['function'] });
+
+const toolChoice = z.union([
+  z.enum(['auto', 'none', 'required']),
+  z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string().max(200) }) }),
+  z.looseObject({ type: z.string().max(100).refine((type) => type !== 'function') }),
+], { error: 'must be "auto", "none", "required" or {"type": "function", "function": {"name": …}}' });
 
 /**
  * The fields Spillway reads, checked; every other field (and these too) travels on unchanged to an
@@ -39,34 +56,37 @@ export const chatCompletionBody = z.looseObject({
         tool_call_id: z.string().max(200).nullish(),
       }),
     )
-    .min(1, 'must contain at least one message'),
+    .min(1, 'must contain at least one message')
+  .superRefine(checkToolTurns),
   max_tokens: maxTokens,
   max_completion_tokens: maxTokens,
   temperature: z.number().min(0).max(2).nullish(),
   seed: z.number().int().min(0).max(2 ** 31 - 1).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
-  tools: z.array(z.looseObject({ type: z.string(), function: z.looseObject({ name: z.string().max(200) }).optional() })).nullish(),
-  tool_choice: z.unknown().optional(),
+  tools: z.array(toolSpec).nullish(),
+  tool_choice: toolChoice.nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
   // Several choices would mean several generations on a local model; refusing beats silently returning one.
   n: z.literal(1, { error: 'only n = 1 is supported' }).nullish(),
-});
+}).superRefine(checkToolChoice);
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
 
 /**
  * The body's messages as drivers take them: `developer` is `system`, text-only parts are joined by
- * newlines, image parts kept. Tool turns become text here: a request with tools goes only to entries that
- * serve tools, and those get the client's own body.
+ * newlines, image parts kept. Tool turns keep their calls and the ids their results answer.
  */
 export function toChatMessages(body: ChatCompletionBody): ChatMessage[] {
   return body.messages.map((m): ChatMessage => {
-    const role = m.role === 'developer' ? 'system' : m.role === 'tool' ? 'user' : m.role;
+    const role = m.role === 'developer' ? 'system' : m.role;
     const content = m.content ?? '';
-    if (typeof content === 'string') return { role, content: m.role === 'tool' ? `Tool result${m.tool_call_id ? ` (${m.tool_call_id})` : ''}: ${content}` : content };
+    // Tool turns keep their structure: the local model's chat template has its own syntax for them.
+    const tool = toolFields(m);
+    if (typeof content === 'string') return { role, content, ...tool };
     const parts: MessagePart[] = content.map((part) => (part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image', url: part.image_url.url }));
-    if (parts.every((part) => part.type === 'text')) return { role, content: parts.map((part) => (part as { text: string }).text).join('\n') };
-    return { role, content: parts };
+    if (parts.every((part) => part.type === 'text')) return { role, content: parts.map((part) => (part as { text: string }).text).join('\n'), ...tool };
+    return { role, content: parts, ...tool };
   });
 }
 
@@ -141,7 +161,7 @@ export function completionBody(id: string, created: number, response: Completion
     object: 'chat.completion',
     created,
     model: response.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: response.text }, logprobs: null, finish_reason: finishReason(response.stopReason) }],
+    choices: [{ index: 0, message: { role: 'assistant', content: response.text, ...toolCallsOf(response) }, logprobs: null, finish_reason: answerFinishReason(response) }],
     usage: usageOf(response),
   };
 }
@@ -151,8 +171,8 @@ export function chunkBody(
   id: string,
   created: number,
   model: string,
-  delta: { role?: 'assistant'; content?: string },
-  finish: 'stop' | 'length' | null,
+  delta: { role?: 'assistant'; content?: string | null; tool_calls?: unknown[] },
+  finish: 'stop' | 'length' | 'tool_calls' | null,
   includeUsage: boolean,
 ) {
   return {

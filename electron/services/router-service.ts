@@ -79,7 +79,20 @@ export class RouterService {
 
   /** Routes one chat request; `options` carry a conversation's pin, consent and ledger id. */
   route(request: CompletionRequest, options: RouteOptions = {}): Promise<CompletionResponse> {
+    if (this.mayLearnTools(request, options)) {
+      // Whether the local model calls tools is known once it has loaded: a request that needs tools waits
+      // for that (or for its cancel) instead of passing the local model by. A failed load routes on without it.
+      const loaded = this.local!.load().then(() => {}, () => {});
+      const cancelled = new Promise<void>((resolve) => request.signal?.addEventListener('abort', () => resolve(), { once: true }));
+      return Promise.race([loaded, cancelled]).then(() => this.router.routeRequest(request, options));
+    }
     return this.router.routeRequest(request, options);
+  }
+
+  /** The request needs tools and the local model, which the route would try first, has not loaded yet. */
+  private mayLearnTools(request: CompletionRequest, options: RouteOptions): boolean {
+    if (!this.local || !request.needs?.includes('tools') || this.local.info() !== null || this.local.status().state === 'error') return false;
+    return this.router.plan(options).candidates[0]?.driver.id === this.local.id;
   }
 
   /** Routes an embeddings request to the first entry that makes embeddings. */
