@@ -19,9 +19,11 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import { DriverError, isAbortError } from '../core/errors.js';
-import { messageText, type ChatMessage } from '../core/types.js';
+import { messageText, type ChatMessage, type TokenLogprob } from '../core/types.js';
 import { validateGguf } from './gguf-validate.js';
+import { generateWithLogprobs } from './logprob-generation.js';
 import { defaultSequences, freeMemory } from './parallel-fit.js';
+import { GrammarCache, penalties, samplerOptions } from './sampling.js';
 import { checkPromptBytes, CHUNKED_COUNT_FROM_BYTES, countInChunks, longestTokenBytes, overflow, type PromptLimits } from './prompt-bound.js';
 import type { Backend, EngineInfo, EngineOptions, GenerateParams, HostCompletion } from './protocol.js';
 import { commonPrefixLength, SlotPool, type Slot } from './slots.js';
@@ -67,6 +69,8 @@ export class Engine {
    * its request for long, and the cheap bounds keep each one within about a context's worth.
    */
   private readonly counted = new Map<string, { tokens: Token[]; timer: ReturnType<typeof setTimeout> }>();
+  /** Grammars for response_format, compiled once per schema. */
+  private grammarCache: GrammarCache | null = null;
 
   private constructor(
     private readonly model: LlamaModel,
@@ -193,7 +197,7 @@ export class Engine {
    * node-llama-cpp shift the context, which would silently drop the start of the conversation or even the
    * latest message.
    */
-  async complete(params: GenerateParams, signal: AbortSignal, onText: (text: string) => void): Promise<HostCompletion> {
+  async complete(params: GenerateParams, signal: AbortSignal, onText: (text: string, logprobs?: TokenLogprob[]) => void): Promise<HostCompletion> {
     const started = performance.now();
     const history = toHistory(params.messages);
     const bytes = this.checkBytes(params.messages);
@@ -210,7 +214,9 @@ export class Engine {
     try {
       // node-llama-cpp keeps the sequence's tokens and evaluates only what differs from them.
       const cachedInputTokens = commonPrefixLength(slot.sequence.contextTokens, prompt);
-      return await this.generate(slot, history, params, { room, started, inputTokens, cachedInputTokens, cacheSource: cachedInputTokens > 0 ? source : 'none' }, signal, onText);
+      const promptInfo = { room, started, inputTokens, cachedInputTokens, cacheSource: cachedInputTokens > 0 ? source : 'none' } as const;
+      if (params.logprobs !== undefined) return await this.generateWithLogprobs(slot, history, prompt, params, promptInfo, signal, onText);
+      return await this.generate(slot, history, params, promptInfo, signal, onText);
     } finally {
       await this.pool.release(slot);
     }
@@ -228,13 +234,18 @@ export class Engine {
     let outputTokens = 0;
     let firstTokenAt: number | null = null;
     let stopReason: HostCompletion['stopReason'] = 'stop';
+    const sampler = samplerOptions(params, this.model, this.vocabularySize());
+    const penalty = penalties(params);
+    const grammar = params.responseFormat ? await this.grammars().get(params.responseFormat) : undefined;
     try {
       const result = await slot.chat.generateResponse(history, {
         signal,
         stopOnAbortSignal: true,
         maxTokens: params.maxTokens ?? prompt.room,
-        temperature: params.temperature ?? 0,
-        ...(params.seed === undefined ? {} : { seed: params.seed }),
+        ...sampler,
+        ...(penalty ? { repeatPenalty: penalty } : {}),
+        ...(grammar ? { grammar } : {}),
+        ...(params.stop?.length ? { customStopTriggers: params.stop } : {}),
         onToken: (tokens) => {
           outputTokens += tokens.length;
         },
@@ -269,6 +280,67 @@ export class Engine {
       totalMs: performance.now() - prompt.started,
       stopReason,
     };
+  }
+
+  /** Like generate, on the sequence directly, reporting each token's log probability (see logprob-generation.ts). */
+  private async generateWithLogprobs(
+    slot: EngineSlot,
+    history: ChatHistoryItem[],
+    tokens: Token[],
+    params: GenerateParams,
+    prompt: { room: number; started: number; inputTokens: number; cachedInputTokens: number; cacheSource: HostCompletion['cacheSource'] },
+    signal: AbortSignal,
+    onText: (text: string, logprobs?: TokenLogprob[]) => void,
+  ): Promise<HostCompletion> {
+    let firstTokenAt: number | null = null;
+    const sampler = samplerOptions(params, this.model, this.vocabularySize());
+    const grammar = params.responseFormat ? await this.grammars().get(params.responseFormat) : null;
+    const { stopGenerationTriggers } = slot.chat.chatWrapper.generateContextState({ chatHistory: history });
+    let result;
+    try {
+      result = await generateWithLogprobs({
+        model: this.model,
+        sequence: slot.sequence,
+        prompt: tokens,
+        templateStops: stopGenerationTriggers,
+        stop: params.stop ?? [],
+        sampler,
+        penalties: penalties(params),
+        grammar,
+        maxTokens: params.maxTokens ?? prompt.room,
+        topLogprobs: params.logprobs ?? 0,
+        signal,
+        onText: (text, logprobs) => {
+          firstTokenAt ??= performance.now();
+          onText(text, logprobs);
+        },
+      });
+    } catch (error) {
+      if (signal.aborted || isAbortError(error)) result = { text: '', outputTokens: 0, stopReason: 'aborted' as const, logprobs: [] };
+      else throw new DriverError('inference_failed', `Local generation failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    return {
+      text: result.text,
+      model: this.info.modelName,
+      inputTokens: prompt.inputTokens,
+      outputTokens: result.outputTokens,
+      cachedInputTokens: prompt.cachedInputTokens,
+      cacheSource: prompt.cacheSource,
+      timeToFirstTokenMs: firstTokenAt === null ? null : firstTokenAt - prompt.started,
+      totalMs: performance.now() - prompt.started,
+      stopReason: signal.aborted ? 'aborted' : result.stopReason,
+      logprobs: result.logprobs,
+    };
+  }
+
+  private grammars(): GrammarCache {
+    this.grammarCache ??= new GrammarCache(this.model.llama);
+    return this.grammarCache;
+  }
+
+  /** Tokens in the model's vocabulary, for checking logit_bias ids. */
+  private vocabularySize(): number {
+    return this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? Number.MAX_SAFE_INTEGER;
   }
 
   /** Drops a conversation's cached prompt (it was deleted). */

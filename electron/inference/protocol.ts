@@ -3,7 +3,7 @@
  * and only the host imports node-llama-cpp.
  */
 import type { Backend, EngineInfo, ModelInspection } from '../contract/index.js';
-import type { ChatMessage, DriverErrorData, StopReason } from '../core/types.js';
+import type { ChatMessage, DriverErrorData, ResponseFormat, StopReason, TokenLogprob } from '../core/types.js';
 
 export type { Backend, EngineInfo, ModelInspection };
 
@@ -44,6 +44,8 @@ export interface HostCompletion {
   timeToFirstTokenMs: number | null;
   totalMs: number;
   stopReason: Exclude<StopReason, 'error'>;
+  /** With `logprobs`: each generated token's log probability. */
+  logprobs?: TokenLogprob[];
 }
 
 export interface GenerateParams {
@@ -51,6 +53,16 @@ export interface GenerateParams {
   maxTokens?: number;
   temperature?: number;
   seed?: number;
+  stop?: string[];
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  logitBias?: Record<string, number>;
+  /** The host builds (and caches by schema) the grammar: grammar objects cannot cross processes. */
+  responseFormat?: ResponseFormat;
+  logprobs?: number;
   /** The conversation this request continues (see CompletionRequest.affinityKey). */
   affinityKey?: string;
 }
@@ -82,5 +94,5 @@ export interface HostResults {
 export type HostMessage =
   | { kind: 'reply'; id: number; ok: true; value: unknown }
   | { kind: 'reply'; id: number; ok: false; error: DriverErrorData }
-  | { kind: 'delta'; id: number; text: string }
+  | { kind: 'delta'; id: number; text: string; /** With `logprobs`: the tokens behind this text. */ logprobs?: TokenLogprob[] }
   | { kind: 'log'; level: 'warn' | 'error'; message: string };

@@ -1,0 +1,106 @@
+/**
+ * Generation that reports each token's log probability, used only when a request asks for logprobs.
+ * LlamaChat's generateResponse does not expose token probabilities; the sequence's evaluateWithMetadata
+ * does, so this loop drives the sequence itself: it evaluates the chat-templated prompt, samples with the
+ * request's options (grammar included), and stops at end-of-generation, the chat template's stop texts,
+ * the client's stop texts or max tokens. Ordinary requests keep LlamaChat, which also handles function
+ * calls and context shifts.
+ */
+import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type LlamaText, type Token } from 'node-llama-cpp';
+import type { TokenLogprob, TokenLogprobEntry } from '../core/types.js';
+import type { SamplerOptions } from './sampling.js';
+import { commonPrefixLength } from './slots.js';
+import { StopTextScanner } from './stop-text.js';
+
+/** How many recent tokens the presence and frequency penalties look at (node-llama-cpp's LlamaChat default). */
+const PENALTY_WINDOW = 64;
+
+export interface LogprobGeneration {
+  model: LlamaModel;
+  sequence: LlamaContextSequence;
+  prompt: Token[];
+  /** The chat template's own stop texts (from generateContextState). */
+  templateStops: LlamaText[];
+  stop: string[];
+  sampler: SamplerOptions;
+  penalties: { presencePenalty?: number; frequencyPenalty?: number } | null;
+  grammar: LlamaGrammar | null;
+  maxTokens: number;
+  /** Alternatives reported at each place (0–20). */
+  topLogprobs: number;
+  signal: AbortSignal;
+  /** Text as it is released, with the log probabilities of the tokens behind it. */
+  onText: (text: string, logprobs: TokenLogprob[]) => void;
+}
+
+export interface LogprobResult {
+  text: string;
+  outputTokens: number;
+  stopReason: 'stop' | 'length' | 'aborted';
+  logprobs: TokenLogprob[];
+}
+
+export async function generateWithLogprobs(g: LogprobGeneration): Promise<LogprobResult> {
+  const { model, sequence, prompt } = g;
+  // Keep the prompt tokens the sequence already holds; at least one must be evaluated to sample from.
+  const keep = Math.min(commonPrefixLength(sequence.contextTokens, prompt), prompt.length - 1);
+  if (keep < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+
+  const scanner = new StopTextScanner([...g.stop, ...g.templateStops.map((stop) => stop.toString()).filter((stop) => stop !== '')]);
+  const generated: Token[] = [];
+  const logprobs: TokenLogprob[] = [];
+  let unsent: TokenLogprob[] = [];
+  let decodedLength = 0;
+  let text = '';
+  let stopReason: LogprobResult['stopReason'] = 'stop';
+  const release = (piece: string): void => {
+    if (piece === '') return;
+    text += piece;
+    g.onText(piece, unsent);
+    unsent = [];
+  };
+
+  const iterator = sequence.evaluateWithMetadata(prompt.slice(keep), { probabilities: true }, {
+    ...g.sampler,
+    ...(g.grammar ? { grammarEvaluationState: new LlamaGrammarEvaluationState({ model, grammar: g.grammar }) } : {}),
+    ...(g.penalties ? { repeatPenalty: { punishTokens: () => generated.slice(-PENALTY_WINDOW), penalty: 1, ...g.penalties } } : {}),
+  });
+  for await (const { token, probabilities } of iterator) {
+    if (g.signal.aborted) {
+      stopReason = 'aborted';
+      break;
+    }
+    generated.push(token);
+    const entry: TokenLogprob = { ...entryOf(model, token, probabilities.get(token) ?? 0), topLogprobs: [] };
+    if (g.topLogprobs > 0) {
+      for (const [alternative, probability] of probabilities) {
+        if (entry.topLogprobs.length >= g.topLogprobs) break;
+        entry.topLogprobs.push(entryOf(model, alternative, probability));
+      }
+    }
+    logprobs.push(entry);
+    unsent.push(entry);
+    // Decoding the whole answer keeps characters split across tokens whole; an unfinished one waits.
+    const decoded = model.detokenize(generated);
+    const complete = decoded.endsWith('\uFFFD') ? decoded.slice(0, decoded.lastIndexOf('\uFFFD')) : decoded;
+    if (complete.length > decodedLength) {
+      release(scanner.push(complete.slice(decodedLength)));
+      decodedLength = complete.length;
+    }
+    if (scanner.stopped) break;
+    if (generated.length >= g.maxTokens) {
+      stopReason = 'length';
+      break;
+    }
+  }
+  if (g.signal.aborted) stopReason = 'aborted';
+  if (!scanner.stopped) release(scanner.push(model.detokenize(generated).slice(decodedLength)) + scanner.flush());
+  // Tokens that only made up a stop text are not part of the answer, nor are their probabilities.
+  if (scanner.stopped) logprobs.length -= unsent.length;
+  return { text, outputTokens: generated.length, stopReason, logprobs };
+}
+
+function entryOf(model: LlamaModel, token: Token, probability: number): TokenLogprobEntry {
+  const piece = model.detokenize([token], true);
+  return { token: piece, logprob: probability > 0 ? Math.log(probability) : -9999, bytes: [...Buffer.from(piece, 'utf8')] };
+}
