@@ -63,7 +63,7 @@ export async function generateWithLogprobs(g: LogprobGeneration): Promise<Logpro
   const iterator = sequence.evaluateWithMetadata(prompt.slice(keep), { probabilities: true }, {
     ...g.sampler,
     ...(g.grammar ? { grammarEvaluationState: new LlamaGrammarEvaluationState({ model, grammar: g.grammar }) } : {}),
-    ...(g.penalties ? { repeatPenalty: { punishTokens: () => generated.slice(-PENALTY_WINDOW), penalty: 1, ...g.penalties } } : {}),
+    ...(g.penalties ? { repeatPenalty: { punishTokens: () => generated.slice(-PENALTY_WINDOW), ...g.penalties } } : {}),
   });
   for await (const { token, probabilities } of iterator) {
     if (g.signal.aborted) {

@@ -8,6 +8,7 @@ import { DriverError } from '../core/errors.js';
 import type { Capability, ChatMessage, CompletionResponse, MessagePart, StopReason } from '../core/types.js';
 import { toAppError } from '../services/errors.js';
 import { errorHeaders, statusFor } from './http-status.js';
+import { samplingFields } from './openai-sampling.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const imagePart = z.object({
@@ -48,8 +49,8 @@ export const chatCompletionBody = z.looseObject({
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
   tools: z.array(z.looseObject({ type: z.string(), function: z.looseObject({ name: z.string().max(200) }).optional() })).nullish(),
   tool_choice: z.unknown().optional(),
-  // Several choices would mean several generations on a local model; refusing beats silently returning one.
-  n: z.literal(1, { error: 'only n = 1 is supported' }).nullish(),
+  // stop, top_p, penalties, logit_bias, response_format, logprobs and n (see openai-sampling.ts).
+  ...samplingFields,
 });
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
@@ -125,8 +126,12 @@ export function incompleteFailure(response: CompletionResponse): MappedFailure |
   return mapFailure(new DriverError(failure.kind, `The answer broke off after ${response.text.length} characters: ${failure.message}`));
 }
 
+/**
+ * OpenAI has no word for an answer ended by a model switch; `length` is the one that tells clients the text
+ * was cut short (the SDK's parse() then refuses to parse it), where `stop` would pass it off as complete.
+ */
 export function finishReason(stop: StopReason): 'stop' | 'length' {
-  return stop === 'length' ? 'length' : 'stop';
+  return stop === 'length' || stop === 'switched' ? 'length' : 'stop';
 }
 
 export function usageOf(response: CompletionResponse) {
