@@ -14,6 +14,8 @@ import { StopTextScanner } from './stop-text.js';
 
 /** How many recent tokens the presence and frequency penalties look at (node-llama-cpp's LlamaChat default). */
 const PENALTY_WINDOW = 64;
+/** Tokens of context for reading one token's text. */
+const CONTEXT_TOKENS = 4;
 
 export interface LogprobGeneration {
   model: LlamaModel;
@@ -46,7 +48,9 @@ export async function generateWithLogprobs(g: LogprobGeneration): Promise<Logpro
   const keep = Math.min(commonPrefixLength(sequence.contextTokens, prompt), prompt.length - 1);
   if (keep < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
 
-  const scanner = new StopTextScanner([...g.stop, ...g.templateStops.map((stop) => stop.toString()).filter((stop) => stop !== '')]);
+  // A JSON grammar ends its text with stop texts of its own (runs of newlines) that LlamaChat also applies.
+  const grammarStops = (g.grammar?.stopGenerationTriggers ?? []).map((stop) => (typeof stop === 'string' ? stop : Array.isArray(stop) ? stop.filter((part) => typeof part === 'string').join('') : stop.toString()));
+  const scanner = new StopTextScanner([...g.stop, ...[...g.templateStops.map((stop) => stop.toString()), ...grammarStops].filter((stop) => stop !== '')]);
   const generated: Token[] = [];
   const logprobs: TokenLogprob[] = [];
   let unsent: TokenLogprob[] = [];
@@ -70,12 +74,14 @@ export async function generateWithLogprobs(g: LogprobGeneration): Promise<Logpro
       stopReason = 'aborted';
       break;
     }
+    // The tokens before give a token its text as it reads in place (SentencePiece's leading space).
+    const before = generated.length >= CONTEXT_TOKENS ? generated.slice(-CONTEXT_TOKENS) : [...prompt.slice(-CONTEXT_TOKENS), ...generated].slice(-CONTEXT_TOKENS);
     generated.push(token);
-    const entry: TokenLogprob = { ...entryOf(model, token, probabilities.get(token) ?? 0), topLogprobs: [] };
+    const entry: TokenLogprob = { ...entryOf(model, token, probabilities.get(token) ?? 0, before), topLogprobs: [] };
     if (g.topLogprobs > 0) {
       for (const [alternative, probability] of probabilities) {
         if (entry.topLogprobs.length >= g.topLogprobs) break;
-        entry.topLogprobs.push(entryOf(model, alternative, probability));
+        entry.topLogprobs.push(entryOf(model, alternative, probability, before));
       }
     }
     logprobs.push(entry);
@@ -97,10 +103,11 @@ export async function generateWithLogprobs(g: LogprobGeneration): Promise<Logpro
   if (!scanner.stopped) release(scanner.push(model.detokenize(generated).slice(decodedLength)) + scanner.flush());
   // Tokens that only made up a stop text are not part of the answer, nor are their probabilities.
   if (scanner.stopped) logprobs.length -= unsent.length;
+  if (g.grammar?.trimWhitespaceSuffix) text = text.trimEnd();
   return { text, outputTokens: generated.length, stopReason, logprobs };
 }
 
-function entryOf(model: LlamaModel, token: Token, probability: number): TokenLogprobEntry {
-  const piece = model.detokenize([token], true);
+function entryOf(model: LlamaModel, token: Token, probability: number, before: Token[]): TokenLogprobEntry {
+  const piece = model.detokenize([token], true, before);
   return { token: piece, logprob: probability > 0 ? Math.log(probability) : -9999, bytes: [...Buffer.from(piece, 'utf8')] };
 }

@@ -6,6 +6,7 @@
 import { TokenBias, type Llama, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
 import { DriverError } from '../core/errors.js';
 import type { ResponseFormat } from '../core/types.js';
+import { grammarSchema } from './json-schema-support.js';
 import type { GenerateParams } from './protocol.js';
 
 /** Distinct schemas kept compiled; the oldest is dropped beyond this. */
@@ -84,9 +85,11 @@ export class GrammarCache {
 
   private async build(format: ResponseFormat): Promise<LlamaGrammar> {
     if (format.type === 'json_object') return this.llama.getGrammarFor('json');
+    const checked = grammarSchema(format.schema);
+    if (!checked.ok) throw new DriverError('invalid_request', `response_format.json_schema.schema: ${checked.error}.`);
     try {
-      // The schema is the client's, checked by node-llama-cpp at run time: its compile-time type cannot describe it.
-      return await this.llama.createGrammarForJsonSchema(format.schema as never);
+      // The schema is the client's, checked above and by node-llama-cpp at run time: its compile-time type cannot describe it.
+      return await this.llama.createGrammarForJsonSchema(checked.schema as never);
     } catch (error) {
       throw new DriverError(
         'invalid_request',

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { LengthFinishReasonError } from 'openai/error';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
 import type { RunningServer } from '../../electron/server/http-server.js';
@@ -19,12 +20,15 @@ import { hello, postApi, sdk, startHarness, type Harness } from '../fixtures/ser
 const ANSWER = expectedAnswer();
 const LOOP = 'tick tock tick tock tick tock';
 const FROM_TOKEN = FIRST_ANSWER_TOKEN + 1;
+/** A bigram model whose greedy answer is this JSON object, one token per member. */
+const JSON_WORDS = ['{"word":', '"hi",', '"count":', '3,', '"ok":', 'true}'];
 
 let h: Harness;
 let dir: string;
 let answer: RunningServer;
 let soft: RunningServer;
 let softLoop: RunningServer;
+let json: RunningServer;
 
 /** A server whose only entry is a local model (the fake cloud is there, but never used). */
 async function serveLocal(modelPath: string, temperature = 0): Promise<RunningServer> {
@@ -37,6 +41,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'spillway-openai-local-'));
   answer = await serveLocal(writeBigramModel(join(dir, 'answer.gguf'), { name: 'answer-model' }));
   soft = await serveLocal(writeBigramModel(join(dir, 'soft.gguf'), { name: 'soft-model', successorLogit: 3 }));
+  json = await serveLocal(writeBigramModel(join(dir, 'json.gguf'), { name: 'json-model', words: JSON_WORDS }));
   softLoop = await serveLocal(writeBigramModel(join(dir, 'soft-loop.gguf'), { name: 'soft-loop-model', words: ['tick', 'tock'], loop: true, successorLogit: 1.5 }));
 });
 after(async () => {
@@ -148,40 +153,52 @@ describe('temperature', slow, () => {
 describe('response_format', slow, () => {
   const Answer = z.object({ word: z.string(), count: z.number().int(), ok: z.boolean() });
 
-  test('parse() with a zod schema returns a parsed object that conforms', async () => {
-    const completion = await sdk(soft).chat.completions.parse({
-      model: 'auto',
-      messages: hello,
-      max_tokens: 200,
-      response_format: zodResponseFormat(Answer, 'answer'),
-    });
-    const parsed = completion.choices[0]?.message.parsed;
-    assert.ok(parsed, `parsed: ${completion.choices[0]?.message.content}`);
-    assert.deepEqual(Object.keys(parsed).sort(), ['count', 'ok', 'word']);
-    Answer.parse(parsed);
+  test('parse() with a zod schema returns the parsed object', async () => {
+    const completion = await sdk(json).chat.completions.parse({ model: 'auto', messages: hello, max_tokens: 60, response_format: zodResponseFormat(Answer, 'answer') });
+    assert.deepEqual(completion.choices[0]?.message.parsed, { word: 'hi', count: 3, ok: true });
   });
 
-  test('json_object decodes JSON; a cut-short answer ends with length, which parse() refuses', async () => {
-    const content = await text(answer, { response_format: { type: 'json_object' }, max_tokens: 300 });
-    assert.doesNotThrow(() => JSON.parse(content), content);
-    const cut = await complete(soft, { response_format: zodResponseFormat(Answer, 'answer'), max_tokens: 3 });
+  test('the schema constrains what the model says: other keys than its own answer still conform', async () => {
+    const Flag = z.object({ ok: z.boolean() });
+    const completion = await sdk(json).chat.completions.parse({ model: 'auto', messages: hello, max_tokens: 60, response_format: zodResponseFormat(Flag, 'flag') });
+    const parsed = completion.choices[0]?.message.parsed;
+    assert.deepEqual(Object.keys(parsed ?? {}), ['ok'], completion.choices[0]?.message.content ?? '');
+    assert.equal(typeof parsed?.ok, 'boolean');
+    // With logprobs the answer comes from another generation loop, under the same grammar.
+    const withLogprobs = await complete(json, { max_tokens: 60, response_format: zodResponseFormat(Flag, 'flag'), logprobs: true });
+    Flag.parse(JSON.parse(withLogprobs.choices[0]?.message.content ?? ''));
+  });
+
+  test('json_object decodes JSON: a model that never says JSON starts an object', async () => {
+    assert.equal(await text(answer, { max_tokens: 20 }), ANSWER);
+    const constrained = await complete(answer, { response_format: { type: 'json_object' }, max_tokens: 20 });
+    assert.match(constrained.choices[0]?.message.content ?? '', /^\{/);
+    const parsed = JSON.parse(await text(json, { response_format: { type: 'json_object' }, max_tokens: 60 }));
+    assert.deepEqual(parsed, { word: 'hi', count: 3, ok: true });
+  });
+
+  test('an answer cut short by max_tokens finishes with length, which parse() refuses', async () => {
+    const cut = await complete(json, { response_format: zodResponseFormat(Answer, 'answer'), max_tokens: 3 });
     assert.equal(cut.choices[0]?.finish_reason, 'length');
     await assert.rejects(
-      sdk(soft).chat.completions.parse({ model: 'auto', messages: hello, max_tokens: 3, response_format: zodResponseFormat(Answer, 'answer') }),
-      (e: unknown) => e instanceof OpenAI.LengthFinishReasonError,
+      sdk(json).chat.completions.parse({ model: 'auto', messages: hello, max_tokens: 3, response_format: zodResponseFormat(Answer, 'answer') }),
+      (e: unknown) => e instanceof LengthFinishReasonError,
     );
   });
 
-  test('a schema the local model cannot decode under, or a missing one, is a clear 400', async () => {
-    await assert.rejects(
-      complete(answer, { response_format: { type: 'json_schema', json_schema: { name: 'bad', schema: { type: 'no-such-type' } } } }),
-      (e: unknown) => e instanceof OpenAI.BadRequestError && /response_format/.test(e.message),
-    );
+  test('a schema the local model cannot enforce, or a missing one, is a clear 400', async () => {
+    for (const schema of [{ type: 'no-such-type' }, { type: 'string', pattern: '^a+$' }, { allOf: [{ type: 'string' }] }]) {
+      await assert.rejects(
+        complete(answer, { response_format: { type: 'json_schema', json_schema: { name: 'bad', schema } } }),
+        (e: unknown) => e instanceof OpenAI.BadRequestError && /response_format\.json_schema\.schema/.test(e.message),
+        JSON.stringify(schema),
+      );
+    }
     await assert.rejects(
       complete(answer, { response_format: { type: 'json_schema', json_schema: { name: 'bad' } } }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'response_format.json_schema.schema',
     );
-    await assert.rejects(complete(answer, { response_format: { type: 'yaml' } }), (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'response_format');
+    await assert.rejects(complete(answer, { response_format: { type: 'yaml' } }), (e: unknown) => e instanceof OpenAI.BadRequestError && String(e.param).startsWith('response_format'));
   });
 });
 
