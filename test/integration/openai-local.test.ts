@@ -262,3 +262,38 @@ describe('n', slow, () => {
     assert.equal(usage?.completion_tokens, 2 * (await complete(answer)).usage!.completion_tokens);
   });
 });
+
+describe('forwarded to an endpoint', slow, () => {
+  test('n and the sampling fields reach the endpoint unchanged, and its n choices come back as it sent them', async () => {
+    const server = await h.serve(await h.makeServices({ routing: { strategy: 'cloud-only' } }));
+    const fields = {
+      n: 3,
+      stop: ['\n', 'END'],
+      top_p: 0.3,
+      top_k: 5,
+      min_p: 0.05,
+      presence_penalty: 1,
+      frequency_penalty: -1,
+      logit_bias: { '7': -100, '8': 3 },
+      logprobs: true,
+      top_logprobs: 4,
+      response_format: { type: 'json_object' },
+      temperature: 0.2,
+      seed: 9,
+    };
+    const choices = [0, 1, 2].map((index) => ({ index, message: { role: 'assistant', content: `answer ${index}`, refusal: null }, logprobs: null, finish_reason: 'stop' }));
+    const answerBody = { id: 'chatcmpl-n', object: 'chat.completion', created: 1, model: 'cloud-model', choices, usage: { prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 } };
+    h.cloud.reset();
+    h.cloud.failNext({ kind: 'script', body: answerBody });
+    const completion = await complete(server, fields);
+    assert.deepEqual(completion, answerBody);
+    assert.deepEqual(h.cloud.chatRequests()[0]?.body, { model: 'cloud-model', messages: hello, ...fields });
+  });
+
+  test('without temperature, the body reaches the endpoint without one: the app’s setting is for the local model only', async () => {
+    const server = await h.serve(await h.makeServices({ routing: { strategy: 'cloud-only' }, generation: { temperature: 1.3 } }));
+    h.cloud.reset();
+    await complete(server);
+    assert.equal('temperature' in (h.cloud.chatRequests()[0]?.body as object), false);
+  });
+});
