@@ -4,6 +4,7 @@
  * asks for consent (no person is there to ask); every request that leaves this computer is still recorded
  * in the egress ledger, as `api`.
  */
+import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import type { RouteEntryInfo } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
@@ -61,7 +62,7 @@ export class OpenAIService {
   /**
    * Answers with `n` choices. An endpoint gets n in the client's body and answers all of them itself; on the
    * local model the choices are generated one after another on the entry that answered the first, each
-   * with its own seed (seed + index) when a seed was given, so they differ as OpenAI's do. `onChoice` is
+   * with its own seed (seed + index when a seed was given, else a random one), so they differ as OpenAI's do. `onChoice` is
    * told which choice the text that follows belongs to.
    */
   async completeChoices(request: CompletionRequest, model: string | null | undefined, n: number, onChoice?: (index: number) => void): Promise<CompletionResponse[]> {
@@ -71,8 +72,10 @@ export class OpenAIService {
     if (first.entryKind === 'remote' || first.raw) return responses;
     for (let index = 1; index < n && !request.signal?.aborted && !first.incomplete; index++) {
       onChoice?.(index);
-      const seed = request.seed === undefined ? {} : { seed: (request.seed + index) % 2 ** 31 };
-      responses.push(await this.routing.route(this.withDefaults({ ...request, ...seed }), { entryId: first.entryId }));
+      // Without a seed node-llama-cpp seeds from the clock in whole seconds: choices made within one second
+      // would all be the same answer.
+      const seed = request.seed === undefined ? randomInt(2 ** 31) : (request.seed + index) % 2 ** 31;
+      responses.push(await this.routing.route(this.withDefaults({ ...request, seed }), { entryId: first.entryId }));
     }
     return responses;
   }

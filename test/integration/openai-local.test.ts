@@ -249,6 +249,8 @@ describe('n', slow, () => {
     assert.ok(new Set(three.choices.map((c) => c.message.content)).size > 1, 'later choices use other seeds');
     assert.equal(three.usage?.prompt_tokens, one.usage?.prompt_tokens);
     assert.equal(three.usage?.completion_tokens, three.choices.length * 6);
+    const unseeded = await complete(soft, { temperature: 1, max_tokens: 6, n: 3 });
+    assert.equal(new Set(unseeded.choices.map((c) => c.message.content)).size, 3, 'without a seed, each choice is sampled anew');
   });
 
   test('streaming n = 2: chunks carry their choice’s index, and each choice finishes', async () => {
