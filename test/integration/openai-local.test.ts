@@ -299,3 +299,24 @@ describe('forwarded to an endpoint', slow, () => {
     assert.equal('temperature' in (h.cloud.chatRequests()[0]?.body as object), false);
   });
 });
+
+describe('finish_reason', slow, () => {
+  test('an answer ended by a model switch finishes with length: cut short, not passed off as complete', async () => {
+    const longLoop = writeBigramModel(join(dir, 'long-loop.gguf'), { words: ['tick', 'tock'], loop: true, contextLength: 4096, name: 'long-loop' });
+    const server = await serveLocal(longLoop);
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    const s = await sdk(server).chat.completions.create({ model: 'auto', messages: hello, stream: true });
+    let switched = false;
+    for await (const chunk of s) {
+      chunks.push(chunk);
+      if (!switched && chunk.choices[0]?.delta.content) {
+        switched = true;
+        assert.equal((await postApi(server, 'models:setActive', { path: join(dir, 'answer.gguf') })).status, 200);
+      }
+    }
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    assert.ok(text.startsWith('tick'), text);
+    assert.ok(text.split(' ').length < 3500, 'ended by the switch, long before the context was full');
+    assert.equal(chunks.at(-1)?.choices[0]?.finish_reason, 'length');
+  });
+});
