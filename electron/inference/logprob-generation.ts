@@ -54,7 +54,9 @@ export async function generateWithLogprobs(g: LogprobGeneration): Promise<Logpro
   const generated: Token[] = [];
   const logprobs: TokenLogprob[] = [];
   let unsent: TokenLogprob[] = [];
-  let decodedLength = 0;
+  /** Where the tokens not yet turned into text start (a character split across tokens waits for its rest). */
+  let undecoded = 0;
+  const context = (at: number): Token[] => (at >= CONTEXT_TOKENS ? generated.slice(at - CONTEXT_TOKENS, at) : [...prompt.slice(-CONTEXT_TOKENS), ...generated.slice(0, at)].slice(-CONTEXT_TOKENS));
   let text = '';
   let stopReason: LogprobResult['stopReason'] = 'stop';
   const release = (piece: string): void => {
@@ -64,21 +66,25 @@ export async function generateWithLogprobs(g: LogprobGeneration): Promise<Logpro
     unsent = [];
   };
 
-  const iterator = sequence.evaluateWithMetadata(prompt.slice(keep), { probabilities: true }, {
+  // The whole distribution only when alternatives are asked for: it is a map over the vocabulary at every token.
+  const iterator = sequence.evaluateWithMetadata(prompt.slice(keep), { confidence: true, probabilities: g.topLogprobs > 0 }, {
     ...g.sampler,
     ...(g.grammar ? { grammarEvaluationState: new LlamaGrammarEvaluationState({ model, grammar: g.grammar }) } : {}),
     ...(g.penalties ? { repeatPenalty: { punishTokens: () => generated.slice(-PENALTY_WINDOW), ...g.penalties } } : {}),
   });
-  for await (const { token, probabilities } of iterator) {
+  for await (const output of iterator) {
+    const { token, confidence } = output;
+    // Present when asked for above; the type of the output cannot follow a flag known only at run time.
+    const probabilities = (output as { probabilities?: Map<Token, number> }).probabilities;
     if (g.signal.aborted) {
       stopReason = 'aborted';
       break;
     }
     // The tokens before give a token its text as it reads in place (SentencePiece's leading space).
-    const before = generated.length >= CONTEXT_TOKENS ? generated.slice(-CONTEXT_TOKENS) : [...prompt.slice(-CONTEXT_TOKENS), ...generated].slice(-CONTEXT_TOKENS);
+    const before = context(generated.length);
     generated.push(token);
-    const entry: TokenLogprob = { ...entryOf(model, token, probabilities.get(token) ?? 0, before), topLogprobs: [] };
-    if (g.topLogprobs > 0) {
+    const entry: TokenLogprob = { ...entryOf(model, token, confidence, before), topLogprobs: [] };
+    if (probabilities) {
       for (const [alternative, probability] of probabilities) {
         if (entry.topLogprobs.length >= g.topLogprobs) break;
         entry.topLogprobs.push(entryOf(model, alternative, probability, before));
@@ -86,12 +92,11 @@ export async function generateWithLogprobs(g: LogprobGeneration): Promise<Logpro
     }
     logprobs.push(entry);
     unsent.push(entry);
-    // Decoding the whole answer keeps characters split across tokens whole; an unfinished one waits.
-    const decoded = model.detokenize(generated);
-    const complete = decoded.endsWith('\uFFFD') ? decoded.slice(0, decoded.lastIndexOf('\uFFFD')) : decoded;
-    if (complete.length > decodedLength) {
-      release(scanner.push(complete.slice(decodedLength)));
-      decodedLength = complete.length;
+    // A character split across tokens decodes as U+FFFD until its last token has come.
+    const piece = model.detokenize(generated.slice(undecoded), false, context(undecoded));
+    if (!piece.endsWith('\uFFFD')) {
+      release(scanner.push(piece));
+      undecoded = generated.length;
     }
     if (scanner.stopped) break;
     if (generated.length >= g.maxTokens) {
@@ -100,7 +105,7 @@ export async function generateWithLogprobs(g: LogprobGeneration): Promise<Logpro
     }
   }
   if (g.signal.aborted) stopReason = 'aborted';
-  if (!scanner.stopped) release(scanner.push(model.detokenize(generated).slice(decodedLength)) + scanner.flush());
+  if (!scanner.stopped) release(scanner.push(model.detokenize(generated.slice(undecoded), false, context(undecoded))) + scanner.flush());
   // Tokens that only made up a stop text are not part of the answer, nor are their probabilities.
   if (scanner.stopped) logprobs.length -= unsent.length;
   if (g.grammar?.trimWhitespaceSuffix) text = text.trimEnd();
