@@ -63,6 +63,40 @@ export interface SamplingOptions {
   temperature?: number;
   /** Seed for reproducible sampling where the driver supports it. */
   seed?: number;
+  /** Up to 4 stop texts: generation ends before the first one, which is left out of the text. */
+  stop?: string[];
+  /** Nucleus sampling: only the most likely tokens whose probabilities add up to this. */
+  topP?: number;
+  /** Only the k most likely tokens (an extension to OpenAI's fields). */
+  topK?: number;
+  /** Only tokens at least this fraction as likely as the most likely one (an extension). */
+  minP?: number;
+  /** Lowers the logit of each token already generated, once (OpenAI's -2 to 2). */
+  presencePenalty?: number;
+  /** Lowers the logit of each token already generated, by how often it was (OpenAI's -2 to 2). */
+  frequencyPenalty?: number;
+  /** Token id (as a string) → bias added to its logit, -100 to 100; -100 bans the token. */
+  logitBias?: Record<string, number>;
+  /** Constrains the output to JSON, or to JSON matching a schema. */
+  responseFormat?: ResponseFormat;
+  /** Report each token's log probability with this many alternatives (0–20); absent: none. */
+  logprobs?: number;
+}
+
+/** Structured output: any JSON object, or JSON that matches a JSON schema. */
+export type ResponseFormat = { type: 'json_object' } | { type: 'json_schema'; schema: Record<string, unknown> };
+
+/** A token with its log probability, as OpenAI reports it. */
+export interface TokenLogprobEntry {
+  token: string;
+  logprob: number;
+  /** The token's UTF-8 bytes. */
+  bytes: number[];
+}
+
+/** One generated token's log probability and the most likely alternatives at its place, most likely first. */
+export interface TokenLogprob extends TokenLogprobEntry {
+  topLogprobs: TokenLogprobEntry[];
 }
 
 /** Which entry the router hands a request to, told before that entry streams. */
@@ -93,6 +127,8 @@ export interface CompletionRequest extends SamplingOptions {
   signal?: AbortSignal;
   /** Called with each piece of streamed text, in order. */
   onText?: (delta: string) => void;
+  /** With `logprobs`: called with the log probabilities of the tokens behind the next piece of text, just before onText. */
+  onLogprobs?: (tokens: TokenLogprob[]) => void;
   /** Called by the router each time it hands the request to an entry, before that entry streams. */
   onRoute?: (route: RouteAnnouncement) => void;
   /** Capabilities the request needs beyond what its messages show (images are seen in the messages). */
@@ -155,6 +191,8 @@ export interface CompletionResponse {
   raw?: Record<string, unknown>;
   /** The tools the model called; the answer stops at the calls, which the client runs. */
   toolCalls?: ToolCall[];
+  /** With `logprobs`, on the local model: each generated token's log probability. */
+  logprobs?: TokenLogprob[];
 }
 
 /** Vectors for a batch of inputs. */

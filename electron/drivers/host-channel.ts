@@ -5,7 +5,7 @@
  * fresh one.
  */
 import { DriverError } from '../core/errors.js';
-import type { ToolCallDelta } from '../core/types.js';
+import type { TokenLogprob, ToolCallDelta } from '../core/types.js';
 import type { HostCall, HostMessage, HostResults } from '../inference/protocol.js';
 import type { HostExit, HostHandle, HostLauncher } from './host-process.js';
 
@@ -18,7 +18,7 @@ export interface PendingCall {
   streamed: boolean;
   resolve(value: unknown): void;
   reject(error: DriverError): void;
-  onText?: (text: string) => void;
+  onText?: (text: string, logprobs?: TokenLogprob[]) => void;
   onToolCall?: (delta: ToolCallDelta) => void;
 }
 
@@ -49,7 +49,12 @@ export class HostChannel {
   }
 
   /** Sends a call (starting the host if needed); text streamed for it goes to `onText`, tool-call pieces to `onToolCall`. */
-  call<M extends HostCall['method']>(method: M, params: CallParams<M>, onText?: (text: string) => void, onToolCall?: (delta: ToolCallDelta) => void): Call<HostResults[M]> {
+  call<M extends HostCall['method']>(
+    method: M,
+    params: CallParams<M>,
+    onText?: (text: string, logprobs?: TokenLogprob[]) => void,
+    onToolCall?: (delta: ToolCallDelta) => void,
+  ): Call<HostResults[M]> {
     const host = this.ensureHost();
     const id = this.nextId++;
     const result = new Promise<HostResults[M]>((resolve, reject) => {
@@ -132,7 +137,7 @@ export class HostChannel {
         const call = this.calls.get(message.id);
         if (!call) return;
         call.streamed = true;
-        call.onText?.(message.text);
+        call.onText?.(message.text, message.logprobs);
         return;
       }
       case 'toolCall': {

@@ -12,9 +12,9 @@ import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { raceSignal } from '../core/deadlines.js';
 import { DriverError } from '../core/errors.js';
-import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
+import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier, TokenLogprob } from '../core/types.js';
 import { precheckGguf } from '../inference/gguf-precheck.js';
-import type { EngineInfo, EngineOptions, HostCompletion } from '../inference/protocol.js';
+import type { EngineInfo, EngineOptions, GenerateParams, HostCompletion } from '../inference/protocol.js';
 import { stateFileName } from '../inference/state-cache.js';
 import { Admission } from './admission.js';
 import { HostChannel, type PendingCall } from './host-channel.js';
@@ -256,8 +256,9 @@ export class LocalDriver implements LlmDriver {
 
   private async generate(request: CompletionRequest, started: number): Promise<CompletionResponse> {
     let partial = '';
-    const onText = (text: string): void => {
+    const onText = (text: string, logprobs?: TokenLogprob[]): void => {
       partial += text;
+      if (logprobs) request.onLogprobs?.(logprobs);
       request.onText?.(text);
     };
     const params = {
@@ -265,6 +266,7 @@ export class LocalDriver implements LlmDriver {
       ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.seed === undefined ? {} : { seed: request.seed }),
+      ...samplingParams(request),
       ...(request.affinityKey === undefined ? {} : { affinityKey: request.affinityKey }),
       ...(request.tools === undefined ? {} : { tools: request.tools }),
       ...(request.toolChoice === undefined ? {} : { toolChoice: request.toolChoice }),
@@ -308,6 +310,7 @@ export class LocalDriver implements LlmDriver {
         },
         stopReason: switched && result.stopReason === 'aborted' ? 'switched' : result.stopReason,
         ...(result.toolCalls ? { toolCalls: result.toolCalls } : {}),
+        ...(result.logprobs ? { logprobs: result.logprobs } : {}),
       };
     }
   }
@@ -394,4 +397,19 @@ function restartedError(call: PendingCall): DriverError {
     return new DriverError('inference_failed', 'The local engine had to be restarted because another answer did not stop; this answer was cut short.');
   }
   return new NotStarted('inference_failed', 'The local engine had to be restarted because another answer did not stop, before this answer began.');
+}
+
+/** The sampling fields of a request that the host takes as they are (absent ones left out). */
+function samplingParams(request: CompletionRequest): Partial<GenerateParams> {
+  const params: Partial<GenerateParams> = {};
+  if (request.stop?.length) params.stop = request.stop;
+  if (request.topP !== undefined) params.topP = request.topP;
+  if (request.topK !== undefined) params.topK = request.topK;
+  if (request.minP !== undefined) params.minP = request.minP;
+  if (request.presencePenalty !== undefined) params.presencePenalty = request.presencePenalty;
+  if (request.frequencyPenalty !== undefined) params.frequencyPenalty = request.frequencyPenalty;
+  if (request.logitBias !== undefined) params.logitBias = request.logitBias;
+  if (request.responseFormat !== undefined) params.responseFormat = request.responseFormat;
+  if (request.logprobs !== undefined) params.logprobs = request.logprobs;
+  return params;
 }

@@ -19,10 +19,12 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import { DriverError, isAbortError } from '../core/errors.js';
-import { messageText, type ChatMessage } from '../core/types.js';
+import { messageText, type ChatMessage, type TokenLogprob } from '../core/types.js';
 import { validateGguf } from './gguf-validate.js';
 import { forcedCallWrapper, functionSetup, supportsFunctionCalling, supportsParallelCalls, toChatHistory, ToolCallCollector, type FunctionSetup } from './function-calling.js';
+import { generateWithLogprobs } from './logprob-generation.js';
 import { defaultSequences, freeMemory } from './parallel-fit.js';
+import { GrammarCache, penalties, samplerOptions } from './sampling.js';
 import { checkPromptBytes, CHUNKED_COUNT_FROM_BYTES, countInChunks, longestTokenBytes, overflow, type PromptLimits } from './prompt-bound.js';
 import type { Backend, EngineOptions, GenerateParams, HostCompletion, LoadedEngine } from './protocol.js';
 import type { ToolCallDelta } from '../core/types.js';
@@ -60,6 +62,8 @@ export class Engine {
    * its request for long, and the cheap bounds keep each one within about a context's worth.
    */
   private readonly counted = new Map<string, { tokens: Token[]; timer: ReturnType<typeof setTimeout> }>();
+  /** Grammars for response_format, compiled once per schema. */
+  private grammarCache: GrammarCache | null = null;
 
   private constructor(
     private readonly model: LlamaModel,
@@ -191,11 +195,23 @@ export class Engine {
    * node-llama-cpp shift the context, which would silently drop the start of the conversation or even the
    * latest message.
    */
-  async complete(params: GenerateParams, signal: AbortSignal, onText: (text: string) => void, onToolCall: (delta: ToolCallDelta) => void = () => {}): Promise<HostCompletion> {
+  async complete(
+    params: GenerateParams,
+    signal: AbortSignal,
+    onText: (text: string, logprobs?: TokenLogprob[]) => void,
+    onToolCall: (delta: ToolCallDelta) => void = () => {},
+  ): Promise<HostCompletion> {
     const started = performance.now();
     const history = toHistory(params.messages);
     const bytes = this.checkBytes(params.messages);
     const functions = this.info.functionCalling ? functionSetup(params.tools, params.toolChoice, params.parallelToolCalls) : null;
+    // node-llama-cpp decodes function calls under its own grammar, and the log-probability loop has no function calling.
+    if (functions && params.responseFormat) {
+      throw new DriverError('invalid_request', 'response_format cannot be combined with tools on the local model: its function calls use a grammar of their own. Send tool_choice "none", or leave out response_format.');
+    }
+    if (functions && params.logprobs !== undefined) {
+      throw new DriverError('invalid_request', 'logprobs cannot be combined with tools on the local model. Send tool_choice "none", or leave out logprobs.');
+    }
     const counted = this.takeCounted(promptKey(params.messages));
     const prompt = (functions ? null : counted) ?? (await this.tokenize(params.messages, bytes, signal, functions));
     const inputTokens = prompt.length;
@@ -210,7 +226,9 @@ export class Engine {
     try {
       // node-llama-cpp keeps the sequence's tokens and evaluates only what differs from them.
       const cachedInputTokens = commonPrefixLength(slot.sequence.contextTokens, prompt);
-      return await this.generate(slot, history, params, { room, started, inputTokens, cachedInputTokens, cacheSource: cachedInputTokens > 0 ? source : 'none' }, signal, onText, functions, onToolCall);
+      const promptInfo = { room, started, inputTokens, cachedInputTokens, cacheSource: cachedInputTokens > 0 ? source : 'none' } as const;
+      if (params.logprobs !== undefined) return await this.generateWithLogprobs(slot, history, prompt, params, promptInfo, signal, onText);
+      return await this.generate(slot, history, params, promptInfo, signal, onText, functions, onToolCall);
     } finally {
       await this.pool.release(slot);
     }
@@ -236,6 +254,9 @@ export class Engine {
     const meter = slot.sequence.tokenMeter.getState();
     // A forced call needs the wrapper that starts the response inside a call: a short-lived chat on the same sequence.
     const chat = functions?.forced ? new LlamaChat({ contextSequence: slot.sequence, chatWrapper: forcedCallWrapper(slot.chat.chatWrapper) }) : slot.chat;
+    const sampler = samplerOptions(params, this.model, this.vocabularySize());
+    const penalty = penalties(params);
+    const grammar = params.responseFormat ? await this.grammars().get(params.responseFormat) : undefined;
     try {
       const result = await chat.generateResponse(history, {
         ...(functions
@@ -246,12 +267,15 @@ export class Engine {
               onFunctionCallParamsChunk: (chunk) => collector.onParamsChunk(chunk.callIndex, chunk.functionName, chunk.paramsChunk),
               onFunctionCall: (call) => collector.onCall(callsDone++, call.functionName),
             }
-          : {}),
+          : grammar
+            ? { grammar }
+            : {}),
         signal,
         stopOnAbortSignal: true,
         maxTokens: params.maxTokens ?? prompt.room,
-        temperature: params.temperature ?? 0,
-        ...(params.seed === undefined ? {} : { seed: params.seed }),
+        ...sampler,
+        ...(penalty ? { repeatPenalty: penalty } : {}),
+        ...(params.stop?.length ? { customStopTriggers: params.stop } : {}),
         onToken: (tokens) => {
           outputTokens += tokens.length;
         },
@@ -292,6 +316,67 @@ export class Engine {
       totalMs: performance.now() - prompt.started,
       stopReason,
     };
+  }
+
+  /** Like generate, on the sequence directly, reporting each token's log probability (see logprob-generation.ts). */
+  private async generateWithLogprobs(
+    slot: EngineSlot,
+    history: ChatHistoryItem[],
+    tokens: Token[],
+    params: GenerateParams,
+    prompt: { room: number; started: number; inputTokens: number; cachedInputTokens: number; cacheSource: HostCompletion['cacheSource'] },
+    signal: AbortSignal,
+    onText: (text: string, logprobs?: TokenLogprob[]) => void,
+  ): Promise<HostCompletion> {
+    let firstTokenAt: number | null = null;
+    const sampler = samplerOptions(params, this.model, this.vocabularySize());
+    const grammar = params.responseFormat ? await this.grammars().get(params.responseFormat) : null;
+    const { stopGenerationTriggers } = slot.chat.chatWrapper.generateContextState({ chatHistory: history });
+    let result;
+    try {
+      result = await generateWithLogprobs({
+        model: this.model,
+        sequence: slot.sequence,
+        prompt: tokens,
+        templateStops: stopGenerationTriggers,
+        stop: params.stop ?? [],
+        sampler,
+        penalties: penalties(params),
+        grammar,
+        maxTokens: params.maxTokens ?? prompt.room,
+        topLogprobs: params.logprobs ?? 0,
+        signal,
+        onText: (text, logprobs) => {
+          firstTokenAt ??= performance.now();
+          onText(text, logprobs);
+        },
+      });
+    } catch (error) {
+      if (signal.aborted || isAbortError(error)) result = { text: '', outputTokens: 0, stopReason: 'aborted' as const, logprobs: [] };
+      else throw new DriverError('inference_failed', `Local generation failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    return {
+      text: result.text,
+      model: this.info.modelName,
+      inputTokens: prompt.inputTokens,
+      outputTokens: result.outputTokens,
+      cachedInputTokens: prompt.cachedInputTokens,
+      cacheSource: prompt.cacheSource,
+      timeToFirstTokenMs: firstTokenAt === null ? null : firstTokenAt - prompt.started,
+      totalMs: performance.now() - prompt.started,
+      stopReason: signal.aborted ? 'aborted' : result.stopReason,
+      logprobs: result.logprobs,
+    };
+  }
+
+  private grammars(): GrammarCache {
+    this.grammarCache ??= new GrammarCache(this.model.llama);
+    return this.grammarCache;
+  }
+
+  /** Tokens in the model's vocabulary, for checking logit_bias ids. */
+  private vocabularySize(): number {
+    return this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? Number.MAX_SAFE_INTEGER;
   }
 
   /** Drops a conversation's cached prompt (it was deleted). */

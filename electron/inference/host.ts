@@ -5,6 +5,7 @@
  */
 import { DeltaBatcher } from '../core/delta-batcher.js';
 import { DriverError } from '../core/errors.js';
+import type { TokenLogprob } from '../core/types.js';
 import { Engine, loadLlama } from './engine.js';
 import { inspectModel } from './inspect.js';
 import type { HostCall, HostMessage, HostRequest } from './protocol.js';
@@ -57,7 +58,11 @@ async function handle(call: HostCall): Promise<unknown> {
       const controller = new AbortController();
       running.set(call.id, controller);
       const batcher = new DeltaBatcher((text) => send({ kind: 'delta', id: call.id, text }));
-      const generation = current.complete(call.params, controller.signal, (text) => batcher.push(text), (delta) => {
+      // Text with log probabilities goes out as it comes, so each delta carries the tokens behind it.
+      const onText = call.params.logprobs === undefined
+        ? (text: string) => batcher.push(text)
+        : (text: string, logprobs?: TokenLogprob[]) => send({ kind: 'delta', id: call.id, text, ...(logprobs ? { logprobs } : {}) });
+      const generation = current.complete(call.params, controller.signal, onText, (delta) => {
         // The text before a call goes first.
         batcher.flush();
         send({ kind: 'toolCall', id: call.id, delta });

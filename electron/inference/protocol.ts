@@ -3,7 +3,7 @@
  * and only the host imports node-llama-cpp.
  */
 import type { Backend, EngineInfo, ModelInspection } from '../contract/index.js';
-import type { ChatMessage, DriverErrorData, StopReason, ToolCall, ToolCallDelta, ToolChoice, ToolSpec } from '../core/types.js';
+import type { ChatMessage, DriverErrorData, ResponseFormat, StopReason, TokenLogprob, ToolCall, ToolCallDelta, ToolChoice, ToolSpec } from '../core/types.js';
 
 export type { Backend, EngineInfo, ModelInspection };
 
@@ -46,6 +46,8 @@ export interface HostCompletion {
   stopReason: Exclude<StopReason, 'error'>;
   /** The tools the model called: generation stopped at them. */
   toolCalls?: ToolCall[];
+  /** With `logprobs`: each generated token's log probability. */
+  logprobs?: TokenLogprob[];
 }
 
 /** What a load reports: the engine info, and whether the model's chat template has a function-call syntax. */
@@ -58,6 +60,16 @@ export interface GenerateParams {
   maxTokens?: number;
   temperature?: number;
   seed?: number;
+  stop?: string[];
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  logitBias?: Record<string, number>;
+  /** The host builds (and caches by schema) the grammar: grammar objects cannot cross processes. */
+  responseFormat?: ResponseFormat;
+  logprobs?: number;
   /** The conversation this request continues (see CompletionRequest.affinityKey). */
   affinityKey?: string;
   /** Functions the model may call, and how (see CompletionRequest). */
@@ -93,7 +105,7 @@ export interface HostResults {
 export type HostMessage =
   | { kind: 'reply'; id: number; ok: true; value: unknown }
   | { kind: 'reply'; id: number; ok: false; error: DriverErrorData }
-  | { kind: 'delta'; id: number; text: string }
+  | { kind: 'delta'; id: number; text: string; /** With `logprobs`: the tokens behind this text. */ logprobs?: TokenLogprob[] }
   /** A piece of a tool call, sent after the text that came before it. */
   | { kind: 'toolCall'; id: number; delta: ToolCallDelta }
   | { kind: 'log'; level: 'warn' | 'error'; message: string };

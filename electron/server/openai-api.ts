@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CompletionRequest, CompletionResponse, RouteAnnouncement } from '../core/types.js';
+import type { CompletionRequest, CompletionResponse, RouteAnnouncement, TokenLogprob } from '../core/types.js';
 import type { OpenAIService } from '../services/openai-service.js';
 import { BodyError, readBody, sendJson } from './http-util.js';
 import {
@@ -26,6 +26,8 @@ import {
   type MappedFailure,
 } from './openai-format.js';
 import { answerFinishReason, toolCallChunkDelta, toolRequest } from './openai-tools.js';
+import { choicesBody, choicesUsageChunk, forChoice } from './openai-choices.js';
+import { samplingConflict, samplingOf } from './openai-sampling.js';
 import { openEventStream, writeEvent } from './sse.js';
 
 const MODEL_PATH = /^\/v1\/models\/(.+)$/;
@@ -104,6 +106,8 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai
   const parsed = chatCompletionBody.safeParse(json);
   if (!parsed.success) return sendJson(res, 400, invalidBodyError(parsed.error));
   const body = parsed.data;
+  const conflict = samplingConflict(body);
+  if (conflict) return sendJson(res, 400, openAIError(400, conflict.message, 'invalid_value', conflict.param));
 
   // A client that hangs up stops the generation: a local model would otherwise keep the machine busy for nobody.
   const controller = new AbortController();
@@ -121,16 +125,21 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai
     ...(body.temperature == null ? {} : { temperature: body.temperature }),
     ...(body.seed == null ? {} : { seed: body.seed }),
     ...toolRequest(body),
+    ...samplingOf(body),
   };
   if (body.stream) return streamCompletion(res, openai, request, body);
 
   let failure: MappedFailure | null;
   try {
-    const response = await openai.complete(request, body.model);
+    const responses = await openai.completeChoices(request, body.model, body.n ?? 1);
+    const response = responses[0]!;
     if (controller.signal.aborted) return;
-    failure = incompleteFailure(response);
+    failure = responses.map(incompleteFailure).find((f) => f !== null) ?? null;
+    const plain = responses.length === 1 && request.logprobs === undefined;
+    const id = `chatcmpl-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
     // An endpoint's whole answer goes back as it sent it: tool calls, logprobs, refusals, reasoning, usage details.
-    const answer = response.raw ?? completionBody(`chatcmpl-${randomUUID()}`, Math.floor(Date.now() / 1000), response);
+    const answer = response.raw ?? (plain ? completionBody(id, created, response) : choicesBody(id, created, responses, request.logprobs !== undefined));
     if (!failure) return sendJson(res, 200, answer, answerHeaders(response));
   } catch (error) {
     if (controller.signal.aborted) return;
@@ -158,7 +167,13 @@ async function streamCompletion(res: ServerResponse, openai: OpenAIService, requ
   // The router says which entry it hands the request to before that entry streams; until the end only the
   // configured model name is known, and the last chunks carry the name the entry reported.
   let route: RouteAnnouncement = { entryId: 'local', entryKind: 'local', model: '', tier: 'sovereign' };
-  const completion = openai.complete(
+  // On the local model: which choice the text belongs to, which choices have begun, and the log
+  // probabilities of the tokens behind the next piece of text.
+  let choice = 0;
+  const begun = new Set<number>();
+  const withLogprobs = request.logprobs !== undefined;
+  let logprobs: TokenLogprob[] = [];
+  const completion = openai.completeChoices(
     {
       ...request,
       forward: {
@@ -171,25 +186,35 @@ async function streamCompletion(res: ServerResponse, openai: OpenAIService, requ
       onRoute: (r) => {
         route = r;
       },
+      onLogprobs: (tokens) => {
+        logprobs.push(...tokens);
+      },
       onText: (text) => {
         // An endpoint's chunks were written as they came; only the local model's text is made into chunks.
         if (route.entryKind === 'remote' || text === '') return;
-        if (!started) {
-          start(route, route.model);
-          writeEvent(res, chunkBody(id, created, model, { role: 'assistant', content: '' }, null, includeUsage));
+        if (!started) start(route, route.model);
+        if (!begun.has(choice)) {
+          begun.add(choice);
+          writeEvent(res, forChoice(chunkBody(id, created, model, { role: 'assistant', content: '' }, null, includeUsage), choice, null));
         }
-        writeEvent(res, chunkBody(id, created, model, { content: text }, null, includeUsage));
+        writeEvent(res, forChoice(chunkBody(id, created, model, { content: text }, null, includeUsage), choice, withLogprobs ? logprobs : null));
+        logprobs = [];
       },
       onToolCall: (delta) => {
         if (route.entryKind === 'remote') return;
-        if (!started) {
-          start(route, route.model);
-          writeEvent(res, chunkBody(id, created, model, { role: 'assistant', content: null }, null, includeUsage));
+        if (!started) start(route, route.model);
+        if (!begun.has(choice)) {
+          begun.add(choice);
+          writeEvent(res, forChoice(chunkBody(id, created, model, { role: 'assistant', content: null }, null, includeUsage), choice, null));
         }
-        writeEvent(res, chunkBody(id, created, model, toolCallChunkDelta(delta), null, includeUsage));
+        writeEvent(res, forChoice(chunkBody(id, created, model, toolCallChunkDelta(delta), null, includeUsage), choice, null));
       },
     },
     body.model,
+    body.n ?? 1,
+    (index) => {
+      choice = index;
+    },
   );
 
   const fail = (failure: MappedFailure): void => {
@@ -198,15 +223,16 @@ async function streamCompletion(res: ServerResponse, openai: OpenAIService, requ
     writeEvent(res, failure.body);
     res.end();
   };
-  let response: CompletionResponse;
+  let responses: CompletionResponse[];
   try {
-    response = await completion;
+    responses = await completion;
   } catch (error) {
     if (request.signal?.aborted) return void res.end();
     return fail(mapFailure(error));
   }
+  const response = responses[0]!;
   if (request.signal?.aborted) return void res.end();
-  const failure = incompleteFailure(response);
+  const failure = responses.map(incompleteFailure).find((f) => f !== null) ?? null;
   if (failure) return fail(failure);
   if (response.entryKind === 'remote') {
     // The endpoint sent its own finish and usage chunks.
@@ -214,12 +240,12 @@ async function streamCompletion(res: ServerResponse, openai: OpenAIService, requ
     writeEvent(res, '[DONE]');
     return void res.end();
   }
-  if (!started) {
-    start(response, response.model);
-    writeEvent(res, chunkBody(id, created, response.model, { role: 'assistant', content: '' }, null, includeUsage));
-  }
-  writeEvent(res, chunkBody(id, created, response.model, {}, answerFinishReason(response), includeUsage));
-  if (includeUsage) writeEvent(res, usageChunkBody(id, created, response));
+  if (!started) start(response, response.model);
+  responses.forEach((answer, index) => {
+    if (!begun.has(index)) writeEvent(res, forChoice(chunkBody(id, created, response.model, { role: 'assistant', content: '' }, null, includeUsage), index, null));
+    writeEvent(res, forChoice(chunkBody(id, created, response.model, {}, answerFinishReason(answer), includeUsage), index, null));
+  });
+  if (includeUsage) writeEvent(res, responses.length > 1 ? choicesUsageChunk(id, created, responses) : usageChunkBody(id, created, response));
   writeEvent(res, '[DONE]');
   res.end();
 }

@@ -9,6 +9,7 @@ import type { Capability, ChatMessage, CompletionResponse, MessagePart, StopReas
 import { toAppError } from '../services/errors.js';
 import { errorHeaders, statusFor } from './http-status.js';
 import { answerFinishReason, checkToolChoice, checkToolTurns, toolCallsOf, toolFields } from './openai-tools.js';
+import { samplingFields } from './openai-sampling.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const imagePart = z.object({
@@ -67,8 +68,8 @@ export const chatCompletionBody = z.looseObject({
   tools: z.array(toolSpec).nullish(),
   tool_choice: toolChoice.nullish(),
   parallel_tool_calls: z.boolean().nullish(),
-  // Several choices would mean several generations on a local model; refusing beats silently returning one.
-  n: z.literal(1, { error: 'only n = 1 is supported' }).nullish(),
+  // stop, top_p, penalties, logit_bias, response_format, logprobs and n (see openai-sampling.ts).
+  ...samplingFields,
 }).superRefine(checkToolChoice);
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
@@ -145,8 +146,12 @@ export function incompleteFailure(response: CompletionResponse): MappedFailure |
   return mapFailure(new DriverError(failure.kind, `The answer broke off after ${response.text.length} characters: ${failure.message}`));
 }
 
+/**
+ * OpenAI has no word for an answer ended by a model switch; `length` is the one that tells clients the text
+ * was cut short (the SDK's parse() then refuses to parse it), where `stop` would pass it off as complete.
+ */
 export function finishReason(stop: StopReason): 'stop' | 'length' {
-  return stop === 'length' ? 'length' : 'stop';
+  return stop === 'length' || stop === 'switched' ? 'length' : 'stop';
 }
 
 export function usageOf(response: CompletionResponse) {

@@ -115,6 +115,7 @@ export function toolCallChunkDelta(delta: ToolCallDelta): { tool_calls: unknown[
 
 /** `tool_calls` when the answer ended at its calls; `length` when max tokens cut it (calls and all). */
 export function answerFinishReason(response: CompletionResponse): 'stop' | 'length' | 'tool_calls' {
-  if (response.stopReason === 'length') return 'length';
+  // An answer cut by a model switch is cut short too (see finishReason).
+  if (response.stopReason === 'length' || response.stopReason === 'switched') return 'length';
   return response.toolCalls?.length ? 'tool_calls' : 'stop';
 }

@@ -92,7 +92,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     ...(options.downloader ? { downloader: options.downloader } : {}),
   });
   await downloads.restore();
-  const openai = new OpenAIService(routing);
+  const openai = new OpenAIService(routing, settings);
   if (options.warmUp) routing.warmUp();
 
   // Each channel names the one method that answers it.

@@ -4,11 +4,13 @@
  * asks for consent (no person is there to ask); every request that leaves this computer is still recorded
  * in the egress ledger, as `api`.
  */
+import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import type { RouteEntryInfo } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
 import type { CompletionRequest, CompletionResponse } from '../core/types.js';
 import type { RouterService } from './router-service.js';
+import type { SettingsService } from './settings-service.js';
 
 /** The model name that leaves the choice of entry to the route. */
 export const AUTO_MODEL = 'auto';
@@ -23,7 +25,11 @@ export interface ApiModel {
 }
 
 export class OpenAIService {
-  constructor(private readonly routing: RouterService) {}
+  constructor(
+    private readonly routing: RouterService,
+    /** The app's generation settings: a request without temperature gets the app's, as in the chat. */
+    private readonly settings?: Pick<SettingsService, 'current'>,
+  ) {}
 
   /**
    * The model of each entry the app's strategy and ceiling allow, in route order, then `auto`. The local
@@ -50,7 +56,33 @@ export class OpenAIService {
    */
   async complete(request: CompletionRequest, model: string | null | undefined): Promise<CompletionResponse> {
     const entryId = this.entryFor(model);
-    return this.routing.route(request, entryId === null ? {} : { entryId });
+    return this.routing.route(this.withDefaults(request), entryId === null ? {} : { entryId });
+  }
+
+  /**
+   * Answers with `n` choices. An endpoint gets n in the client's body and answers all of them itself; on the
+   * local model the choices are generated one after another on the entry that answered the first, each
+   * with its own seed (seed + index when a seed was given, else a random one), so they differ as OpenAI's do. `onChoice` is
+   * told which choice the text that follows belongs to.
+   */
+  async completeChoices(request: CompletionRequest, model: string | null | undefined, n: number, onChoice?: (index: number) => void): Promise<CompletionResponse[]> {
+    onChoice?.(0);
+    const first = await this.complete(request, model);
+    const responses = [first];
+    if (first.entryKind === 'remote' || first.raw) return responses;
+    for (let index = 1; index < n && !request.signal?.aborted && !first.incomplete; index++) {
+      onChoice?.(index);
+      // Without a seed node-llama-cpp seeds from the clock in whole seconds: choices made within one second
+      // would all be the same answer.
+      const seed = request.seed === undefined ? randomInt(2 ** 31) : (request.seed + index) % 2 ** 31;
+      responses.push(await this.routing.route(this.withDefaults({ ...request, seed }), { entryId: first.entryId }));
+    }
+    return responses;
+  }
+
+  private withDefaults(request: CompletionRequest): CompletionRequest {
+    if (request.temperature !== undefined || !this.settings) return request;
+    return { ...request, temperature: this.settings.current().generation.temperature };
   }
 
   /** The entry a model name selects (null: the route decides); throws model_not_found as OpenAI does for an unknown one. */

@@ -149,6 +149,20 @@ describe('tools on the local model', { timeout: 180_000 }, () => {
     await refused({ tools: [{ type: 'function', function: { name: 'has space' } }] }, 'tools[0].function.name', /letters, digits/);
     await refused({ tools: [{ type: 'function' }] }, 'tools[0].function', /needs its "function"/);
   });
+
+  test('tools with response_format or logprobs are refused saying why; with tool_choice none they are served', async () => {
+    const client = sdk(server);
+    const jsonFormat = { type: 'json_object' } as const;
+    for (const extra of [{ response_format: jsonFormat }, { logprobs: true }]) {
+      await assert.rejects(client.chat.completions.create({ model: 'auto', messages: question, tools: [weather], ...extra }), (error: unknown) => {
+        assert.ok(error instanceof OpenAI.BadRequestError, String(error));
+        assert.match(error.message, /cannot be combined with tools on the local model/);
+        return true;
+      });
+    }
+    const plain = await client.chat.completions.create({ model: 'auto', messages: question, tools: [weather], tool_choice: 'none', logprobs: true, max_tokens: 4 });
+    assert.ok((plain.choices[0]?.logprobs?.content?.length ?? 0) > 0, 'logprobs without tools offered');
+  });
 });
 
 describe('parallel_tool_calls on a template with parallel calls', { timeout: 180_000 }, () => {

@@ -106,7 +106,7 @@ describe('local first with a working local model', () => {
       [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: '' } }] }] }, 'messages[0].content[0].image_url.url'],
       [{ messages: hello, temperature: 5 }, 'temperature'],
       [{ messages: hello, max_tokens: 0 }, 'max_tokens'],
-      [{ messages: hello, n: 2 }, 'n'],
+      [{ messages: hello, n: 9 }, 'n'], // above MAX_CHOICES (n itself is served),
     ];
     for (const [body, param] of cases) {
       await assert.rejects(client.chat.completions.create({ model: 'auto', ...(body as object) } as never), (error: unknown) => {
