@@ -12,7 +12,7 @@ import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { raceSignal } from '../core/deadlines.js';
 import { DriverError } from '../core/errors.js';
-import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier } from '../core/types.js';
+import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier, TextPrompt } from '../core/types.js';
 import { precheckGguf } from '../inference/gguf-precheck.js';
 import type { EngineInfo, EngineOptions, HostCompletion } from '../inference/protocol.js';
 import { stateFileName } from '../inference/state-cache.js';
@@ -55,6 +55,13 @@ export class LocalDriver implements LlmDriver {
   private options: LocalDriverOptions;
   private readonly channel: HostChannel;
   private readonly admission: Admission;
+  /**
+   * Embeddings run one request at a time on the engine's embedding context, a context of its own (no chat
+   * sequence is taken): their own limit of one and queue, so a batch of embeddings never holds a chat's place.
+   */
+  private readonly embedAdmission: Admission;
+  /** The model was found unable to make embeddings (an encoder-decoder model): the capability is withdrawn. */
+  private embeddingsRefused = false;
   private loaded: Promise<EngineInfo> | null = null;
   private engineInfo: EngineInfo | null = null;
   private crashes = 0;
@@ -69,6 +76,7 @@ export class LocalDriver implements LlmDriver {
     this.id = options.id ?? 'local';
     this.admission = new Admission(options.maxQueue ?? DEFAULT_MAX_QUEUE);
     this.admission.setLimit(options.parallel ?? 1);
+    this.embedAdmission = new Admission(options.maxQueue ?? DEFAULT_MAX_QUEUE);
     this.channel = new HostChannel({
       launcher: options.launcher ?? forkHostLauncher(),
       graceMs: options.abortGraceMs ?? 1000,
@@ -91,9 +99,12 @@ export class LocalDriver implements LlmDriver {
     return 'sovereign';
   }
 
-  /** Text chat only: node-llama-cpp 3.21 reads no images, and tools and embeddings are not served yet. */
+  /**
+   * Embeddings, made by an embedding context on the loaded model or on the embedding model chosen in
+   * settings, unless the model proved unable to. node-llama-cpp 3.21 reads no images; tools are not served yet.
+   */
   capabilities(): readonly Capability[] {
-    return [];
+    return this.embeddingsRefused ? [] : ['embeddings'];
   }
 
   /** Requests waiting for a sequence. */
@@ -174,6 +185,7 @@ export class LocalDriver implements LlmDriver {
    */
   async reconfigure(options: Partial<EngineOptions>): Promise<void> {
     this.options = { ...this.options, ...options };
+    this.embeddingsRefused = false;
     this.engineInfo = null;
     this.loaded = null;
     this.loadError = null;
@@ -190,6 +202,7 @@ export class LocalDriver implements LlmDriver {
   async retire(): Promise<void> {
     this.retired = true;
     this.admission.failWaiting(new DriverError('model_not_found', 'The local model was removed while this request waited.'));
+    this.embedAdmission.failWaiting(new DriverError('model_not_found', 'The local model was removed while this request waited.'));
     const ending = this.endGenerations();
     await Promise.race([ending, new Promise((resolve) => setTimeout(resolve, (this.options.abortGraceMs ?? 1000) * 2).unref())]);
     await this.dispose();
@@ -225,10 +238,38 @@ export class LocalDriver implements LlmDriver {
     });
   }
 
+  /**
+   * Embeds each input in order (vectors of length 1). An input longer than the embedding context is refused
+   * with `context_overflow`, as OpenAI refuses it, never cut.
+   */
+  async embed(input: string[], signal?: AbortSignal): Promise<EmbeddingResponse> {
+    if (signal?.aborted) throw new DriverError('aborted', 'The request was cancelled.');
+    if (!(await this.embedAdmission.enter(signal))) throw new DriverError('aborted', 'The request was cancelled.');
+    const started = performance.now();
+    try {
+      if (this.retired) throw new DriverError('model_not_found', 'The local model was removed before this request was answered.');
+      await (signal ? this.untilAbandoned(this.load(), signal) : this.load());
+      const call = this.channel.call('embed', { inputs: input });
+      const result = await (signal
+        ? this.untilAbandoned(call.result, signal, () => {
+            this.channel.abandon(call.id);
+            this.channel.abort(call.id);
+          })
+        : call.result);
+      return { entryId: this.id, model: result.model, vectors: result.vectors, usage: { inputTokens: result.inputTokens } };
+    } catch (error) {
+      if (error instanceof DriverError && error.kind === 'unsupported') this.embeddingsRefused = true;
+      throw error;
+    } finally {
+      this.embedAdmission.leave(performance.now() - started);
+    }
+  }
+
   /** Waits for a sequence, then generates on the local model; abort returns the partial text. */
   async complete(request: CompletionRequest): Promise<CompletionResponse> {
     const started = performance.now();
     const { signal } = request;
+    if (request.prompt) refuseUnsupported(request.prompt);
     if (signal?.aborted) return this.abortedResponse(started, '');
     const admitted = await this.admission.enter(signal);
     if (!admitted) return this.abortedResponse(started, '');
@@ -243,6 +284,7 @@ export class LocalDriver implements LlmDriver {
   /** Stops the host process; a later request starts it again. */
   async dispose(): Promise<void> {
     this.admission.failWaiting(null);
+    this.embedAdmission.failWaiting(null);
     this.channel.kill(new DriverError('aborted', 'The local engine was stopped.'));
   }
 
@@ -264,7 +306,7 @@ export class LocalDriver implements LlmDriver {
       await this.load();
       // A cancel while the model loaded (or while waiting for the retry) ends it here.
       if (request.signal?.aborted) return this.abortedResponse(started, partial);
-      const call = this.channel.call('complete', params, onText);
+      const call = request.prompt ? this.channel.call('completeText', textParams(request, request.prompt), onText) : this.channel.call('complete', params, onText);
       const onAbort = (): void => this.stopGeneration(call.id);
       request.signal?.addEventListener('abort', onAbort, { once: true });
       let result: HostCompletion | null;
@@ -311,7 +353,7 @@ export class LocalDriver implements LlmDriver {
       const stuck = this.channel.abandon(id)!;
       this.channel.kill(
         new DriverError('inference_failed', 'The local engine was restarted because a stopped generation did not end.'),
-        (call) => (call.method !== 'complete'
+        (call) => (call.method !== 'complete' && call.method !== 'completeText'
           ? new DriverError('inference_failed', 'The local engine was restarted because another answer did not stop; try again.')
           : restartedError(call)),
       );
@@ -373,6 +415,31 @@ export class LocalDriver implements LlmDriver {
       void this.channel.checkAlive();
       return abandoned(signal);
     });
+  }
+}
+
+/** A legacy completion's prompt and sampling as the host takes them. */
+function textParams(request: CompletionRequest, prompt: TextPrompt) {
+  return {
+    prompt: prompt.text,
+    ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
+    ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+    ...(request.seed === undefined ? {} : { seed: request.seed }),
+    ...(prompt.topP === undefined ? {} : { topP: prompt.topP }),
+    ...(prompt.stop === undefined ? {} : { stop: prompt.stop }),
+  };
+}
+
+/** What LlamaCompletion cannot do on this engine is refused by name, never dropped silently. */
+function refuseUnsupported(prompt: TextPrompt): void {
+  if (prompt.suffix !== undefined && prompt.suffix !== '') {
+    throw new DriverError('unsupported', 'suffix: the local model does not fill in the middle; send the request without a suffix, or to an endpoint that accepts one.');
+  }
+  if (prompt.n !== undefined && prompt.n > 1) {
+    throw new DriverError('unsupported', 'n: the local model writes one completion per request; send n = 1, or several requests.');
+  }
+  if (prompt.logprobs !== undefined) {
+    throw new DriverError('unsupported', 'logprobs: the local model does not report log probabilities for legacy completions; send the request without logprobs.');
   }
 }
 

@@ -83,7 +83,7 @@ export class RouterService {
   }
 
   /** Routes an embeddings request to the first entry that makes embeddings. */
-  embed(input: string[], options: RouteOptions & { signal?: AbortSignal } = {}): Promise<EmbeddingResponse> {
+  embed(input: string[], options: RouteOptions & { signal?: AbortSignal; forward?: Record<string, unknown> } = {}): Promise<EmbeddingResponse> {
     return this.router.embed(input, options);
   }
 
@@ -224,13 +224,14 @@ export class RouterService {
 
   /** Every engine option the settings decide; unset ones are undefined so a switch clears them. */
   private engineOptions(modelPath: string, settings: Settings): EngineOptions {
-    const { threads, gpuLayers, contextSize, parallel } = settings.local;
+    const { threads, gpuLayers, contextSize, parallel, embeddingModelPath } = settings.local;
     return {
       modelPath,
       gpuLayers,
       threads: threads ?? undefined,
       contextSize: contextSize ?? undefined,
       parallel: parallel ?? undefined,
+      embeddingModelPath: embeddingModelPath ?? undefined,
       stateCacheDir: this.options.stateCacheDir,
     };
   }
