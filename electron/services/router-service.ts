@@ -128,6 +128,11 @@ export class RouterService {
     };
   }
 
+  /** The GGUF model chosen to make the local embeddings, or null when the chat model makes them. */
+  embeddingModelPath(): string | null {
+    return this.settings.local.modelPath ? (this.settings.local.embeddingModelPath ?? null) : null;
+  }
+
   /** Tries a saved endpoint (by id) or a draft; what the endpoint says about its model is remembered. */
   async testEndpoint(request: { id?: string; baseURL?: string; model?: string; apiKey?: string }): Promise<ConnectionTest> {
     const saved = request.id === undefined ? undefined : this.settings.endpoints.find((e) => e.id === request.id);
