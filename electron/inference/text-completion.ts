@@ -20,7 +20,11 @@ export interface TextGeneration {
   stopReason: HostCompletion['stopReason'];
 }
 
-/** Continues the prompt on a leased sequence; `maxTokens` is already bounded by the room left in the context. */
+/**
+ * Continues the prompt on a leased sequence; `maxTokens` is already bounded by the room left in the
+ * context. Stop texts are found in the text itself, as OpenAI finds them: node-llama-cpp's own stop
+ * triggers match tokens, so a stop text that starts inside a token (" local" in "▁local") would be missed.
+ */
 export async function generateText(
   sequence: LlamaContextSequence,
   params: TextCompletionParams,
@@ -30,10 +34,16 @@ export async function generateText(
 ): Promise<TextGeneration> {
   const completion = new LlamaCompletion({ contextSequence: sequence });
   const result: TextGeneration = { text: '', outputTokens: 0, firstTokenAt: null, stopReason: 'stop' };
-  let streamed = '';
+  const stopped = new AbortController();
+  const scanner = new StopScanner(params.stop ?? [], (text) => {
+    if (text === '') return;
+    result.firstTokenAt ??= performance.now();
+    result.text += text;
+    onText(text);
+  });
   try {
-    const { response, metadata } = await completion.generateCompletionWithMeta(params.prompt, {
-      signal,
+    const { metadata } = await completion.generateCompletionWithMeta(params.prompt, {
+      signal: AbortSignal.any([signal, stopped.signal]),
       stopOnAbortSignal: true,
       maxTokens,
       // The caller has checked that prompt and answer fit: nothing is ever shifted out of the context.
@@ -41,29 +51,83 @@ export async function generateText(
       temperature: params.temperature ?? 0,
       ...(params.topP === undefined ? {} : { topP: params.topP }),
       ...(params.seed === undefined ? {} : { seed: params.seed }),
-      ...(params.stop && params.stop.length > 0 ? { customStopTriggers: params.stop } : {}),
       onToken: (tokens) => {
-        result.outputTokens += tokens.length;
+        if (!scanner.found) result.outputTokens += tokens.length;
       },
       onTextChunk: (chunk) => {
-        if (chunk === '') return;
-        result.firstTokenAt ??= performance.now();
-        streamed += chunk;
-        onText(chunk);
+        if (scanner.push(chunk)) stopped.abort();
       },
     });
-    result.text = response;
-    result.stopReason = metadata.stopReason === 'maxTokens' ? 'length' : metadata.stopReason === 'abort' ? 'aborted' : 'stop';
+    if (scanner.found) result.stopReason = 'stop';
+    else {
+      scanner.flush();
+      result.stopReason = metadata.stopReason === 'maxTokens' ? 'length' : metadata.stopReason === 'abort' ? 'aborted' : 'stop';
+    }
   } catch (error) {
-    if (!(signal.aborted || isAbortError(error))) {
+    if (!(signal.aborted || stopped.signal.aborted || isAbortError(error))) {
       throw new DriverError('inference_failed', `Local generation failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    result.text = streamed;
-    result.stopReason = 'aborted';
+    result.stopReason = scanner.found ? 'stop' : 'aborted';
   } finally {
     // The sequence stays the engine's: only this completion's hold on it ends.
     completion.dispose({ disposeSequence: false });
   }
   if (signal.aborted) result.stopReason = 'aborted';
   return result;
+}
+
+/**
+ * Passes text on, holding back what may be the start of a stop text; once a stop text appears, passes on
+ * only what came before it.
+ */
+export class StopScanner {
+  found = false;
+  private pending = '';
+
+  constructor(
+    private readonly stops: readonly string[],
+    private readonly emit: (text: string) => void,
+  ) {}
+
+  /** Takes the next piece of text; true once a stop text has appeared (nothing more is passed on). */
+  push(chunk: string): boolean {
+    if (this.found) return true;
+    this.pending += chunk;
+    let at = -1;
+    for (const stop of this.stops) {
+      if (stop === '') continue;
+      const index = this.pending.indexOf(stop);
+      if (index !== -1 && (at === -1 || index < at)) at = index;
+    }
+    if (at !== -1) {
+      this.found = true;
+      this.emit(this.pending.slice(0, at));
+      this.pending = '';
+      return true;
+    }
+    const keep = this.heldBack();
+    this.emit(this.pending.slice(0, this.pending.length - keep));
+    this.pending = this.pending.slice(this.pending.length - keep);
+    return false;
+  }
+
+  /** Passes on what was held back: the text ended without a stop text. */
+  flush(): void {
+    if (!this.found) this.emit(this.pending);
+    this.pending = '';
+  }
+
+  /** The longest end of the pending text that begins some stop text. */
+  private heldBack(): number {
+    let keep = 0;
+    for (const stop of this.stops) {
+      for (let k = Math.min(stop.length - 1, this.pending.length); k > keep; k--) {
+        if (this.pending.endsWith(stop.slice(0, k))) {
+          keep = k;
+          break;
+        }
+      }
+    }
+    return keep;
+  }
 }

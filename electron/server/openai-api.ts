@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CompletionRequest, CompletionResponse, RouteAnnouncement } from '../core/types.js';
 import type { OpenAIService } from '../services/openai-service.js';
 import { sendJson } from './http-util.js';
+import { completions } from './openai-completions.js';
 import { embeddings } from './openai-embeddings.js';
 import { answerHeaders, readJson } from './openai-http.js';
 import {
@@ -45,6 +46,10 @@ export async function handleOpenAI(req: IncomingMessage, res: ServerResponse, pa
     const model = id === null ? null : openai.model(id);
     if (!model) return sendJson(res, 404, openAIError(404, `The model "${id ?? modelPath[1]}" does not exist here.`, 'model_not_found', 'model'));
     return sendJson(res, 200, modelObject(model));
+  }
+  if (path === '/v1/completions') {
+    if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
+    return completions(req, res, openai);
   }
   if (path === '/v1/embeddings') {
     if (req.method !== 'POST') return methodNotAllowed(res, 'POST');

@@ -56,6 +56,11 @@ export class OpenAIService {
     return this.routing.route(request, entryId === null ? {} : { entryId });
   }
 
+  /** Answers on this entry only, still under the ceiling: the rest of a request that entry began (a legacy completion's other prompts). */
+  async completeOn(request: CompletionRequest, entryId: string): Promise<CompletionResponse> {
+    return this.routing.route(request, { entryId });
+  }
+
   /**
    * Embeds each input under the app's strategy and ceiling, the `model` field choosing the entry as for
    * chat. `forward` is the client's body, which an endpoint gets as it is (only `model` becomes its own).
