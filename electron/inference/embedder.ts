@@ -41,7 +41,13 @@ export class Embedder {
     let name = options.chatModelName;
     let own: LlamaModel | null = null;
     if (options.modelPath) {
-      await validateGguf(options.modelPath, options.llama);
+      try {
+        await validateGguf(options.modelPath, options.llama);
+      } catch (error) {
+        // The chat model is fine: say which file is at fault, so nobody looks at the wrong one.
+        const failure = DriverError.from(error);
+        throw new DriverError(failure.kind, `The embedding model ${basename(options.modelPath)} cannot be used: ${failure.message}`, { cause: error });
+      }
       try {
         own = model = await options.llama.loadModel({ modelPath: options.modelPath });
       } catch (error) {

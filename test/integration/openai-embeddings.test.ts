@@ -147,6 +147,22 @@ describe('embeddings on the loaded chat model, Local only', { timeout: 120_000 }
     assert.equal(h.cloud.requests.length, 0);
   });
 
+  test('an embedding model that cannot be loaded is named in the error; the setting is validated', async () => {
+    const services = await h.makeServices({ local: { modelPath: models.answer, embeddingModelPath: models.missing }, routing: { strategy: 'local-only' } });
+    const server = await h.serve(services);
+    const { response, json } = await post(server, { input: 'Hello' });
+    assert.ok(response.status >= 400, JSON.stringify(json));
+    assert.match(json.error.message, /embedding model does-not-exist\.gguf cannot be used/);
+    const chat = await sdk(server).chat.completions.create({ model: 'answer', messages: [{ role: 'user', content: 'Hi' }] });
+    assert.ok(chat.choices[0]!.message.content, 'the chat model still answers');
+    const bad = await services.call('settings:set', { patch: { local: { embeddingModelPath: '' } } });
+    assert.ok(!bad.ok);
+    assert.equal(bad.error.code, 'INVALID_ARGUMENT');
+    assert.match(bad.error.message, /embeddingModelPath/);
+    const cleared = await call(services, 'settings:set', { patch: { local: { embeddingModelPath: null } } });
+    assert.equal(cleared.local.embeddingModelPath, null);
+  });
+
   test('with no local model, Local only refuses with a clear error and sends nothing', async () => {
     const services = await h.makeServices({ routing: { strategy: 'local-only' } });
     const server = await h.serve(services);
