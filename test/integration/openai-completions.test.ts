@@ -5,11 +5,14 @@
  * the answer comes back as it is, streaming or not.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { RunningServer } from '../../electron/server/http-server.js';
+import { writeEmbeddingModel } from '../fixtures/embedding-model.js';
+import { writeBigramModel } from '../fixtures/gguf-writer.js';
 import { readSse } from '../fixtures/http-client.js';
-import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
+import { ANSWER, LOOP_WORDS, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 import { sdk, startHarness, type Harness } from '../fixtures/server-harness.js';
 
 let h: Harness;
@@ -222,5 +225,44 @@ describe('legacy completions forwarded to an endpoint', { timeout: 60_000 }, () 
     assert.equal(h.cloud.requests[0]?.body.suffix, ' done.', 'what the local model refuses still reaches an endpoint');
     h.cloud.failNext({ status: 400, body: { error: { message: 'best_of is not supported with stream.', type: 'invalid_request_error', param: 'best_of', code: null } } });
     await assert.rejects(sdk(server).completions.create({ model: 'cloud-model', prompt: 'Say hi' }), (error: unknown) => error instanceof OpenAI.BadRequestError && /best_of/.test(error.message));
+  });
+});
+
+describe('legacy completions share the local model’s one queue', { timeout: 120_000 }, () => {
+  test('with one sequence busy with a chat, a completion waits its turn, then answers; an embedding does not wait', async () => {
+    const embedder = writeEmbeddingModel(join(models.dir, 'queue-embedder.gguf'));
+    // A long context, so the looping chat below is still writing when the other requests arrive.
+    const longLoop = writeBigramModel(join(models.dir, 'long-loop.gguf'), { words: LOOP_WORDS, loop: true, contextLength: 8192, name: 'long-loop' });
+    const services = await h.makeServices({ local: { modelPath: longLoop, parallel: 1, embeddingModelPath: embedder }, routing: { strategy: 'local-only' } });
+    const server = await h.serve(services);
+    const client = sdk(server);
+    // A chat that loops until it is stopped holds the only sequence.
+    const chatStop = new AbortController();
+    const chat = await client.chat.completions.create({ model: 'long-loop', messages: [{ role: 'user', content: 'Go' }], max_tokens: 8000, stream: true }, { signal: chatStop.signal });
+    const reading = (async () => {
+      try {
+        for await (const _ of chat) void _;
+      } catch {
+        // stopped on purpose
+      }
+    })();
+    const completion = client.completions.create({ model: 'long-loop', prompt: 'Go', max_tokens: 4 });
+    let queued = 0;
+    for (let i = 0; i < 200 && queued === 0; i++) {
+      const status = await services.call('engine:status', {});
+      if (status.ok) queued = status.value.queueLength;
+      if (queued === 0) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.equal(queued, 1, 'the completion waits in the same queue as chats');
+    // Embeddings run on a context of their own: no chat's place is needed.
+    const embedded = await client.embeddings.create({ model: 'auto', input: 'while the chat runs' });
+    assert.equal(embedded.data[0]!.embedding.length, 96);
+    const still = await services.call('engine:status', {});
+    assert.ok(still.ok && still.value.queueLength === 1, 'the embedding was made while the chat still held the sequence');
+    chatStop.abort();
+    await reading;
+    const answer = await completion;
+    assert.equal(answer.choices[0]!.finish_reason, 'length');
+    assert.equal(answer.usage!.completion_tokens, 4);
   });
 });
