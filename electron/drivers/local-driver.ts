@@ -427,14 +427,13 @@ function textParams(request: CompletionRequest, prompt: TextPrompt) {
     ...(request.seed === undefined ? {} : { seed: request.seed }),
     ...(prompt.topP === undefined ? {} : { topP: prompt.topP }),
     ...(prompt.stop === undefined ? {} : { stop: prompt.stop }),
+    // An empty suffix asks for nothing after the insertion point: a plain completion.
+    ...(prompt.suffix ? { suffix: prompt.suffix } : {}),
   };
 }
 
 /** What LlamaCompletion cannot do on this engine is refused by name, never dropped silently. */
 function refuseUnsupported(prompt: TextPrompt): void {
-  if (prompt.suffix !== undefined && prompt.suffix !== '') {
-    throw new DriverError('unsupported', 'suffix: the local model does not fill in the middle; send the request without a suffix, or to an endpoint that accepts one.');
-  }
   if (prompt.n !== undefined && prompt.n > 1) {
     throw new DriverError('unsupported', 'n: the local model writes one completion per request; send n = 1, or several requests.');
   }

@@ -27,7 +27,7 @@ import { Embedder } from './embedder.js';
 import type { Backend, EmbedParams, EngineInfo, EngineOptions, GenerateParams, HostCompletion, HostEmbeddings, TextCompletionParams } from './protocol.js';
 import { commonPrefixLength, SlotPool, type Slot } from './slots.js';
 import { DEFAULT_STATE_CACHE_BYTES, StateCache } from './state-cache.js';
-import { generateText, promptTokens } from './text-completion.js';
+import { canFillIn, generateText, promptTokens } from './text-completion.js';
 import { defaultThreadCount } from './threads.js';
 
 /** Default context cap: enough for long chats without reserving gigabytes of KV cache up front. */
@@ -308,8 +308,11 @@ export class Engine {
    */
   async completeText(params: TextCompletionParams, signal: AbortSignal, onText: (text: string) => void): Promise<HostCompletion> {
     const started = performance.now();
-    checkPromptBytes(Buffer.byteLength(params.prompt, 'utf8'), this.limits);
-    const prompt = promptTokens(this.model, params.prompt);
+    checkPromptBytes(Buffer.byteLength(params.prompt + (params.suffix ?? ''), 'utf8'), this.limits);
+    if (params.suffix !== undefined && !canFillIn(this.model)) {
+      throw new DriverError('unsupported', `suffix: the local model ${this.info.modelName} has no fill-in-the-middle tokens; send the request without a suffix, or to an endpoint that accepts one.`);
+    }
+    const prompt = promptTokens(this.model, params.prompt, params.suffix);
     const window = this.context.contextSize;
     const room = window - prompt.length;
     if (room < 1 || (params.maxTokens !== undefined && params.maxTokens > room)) {

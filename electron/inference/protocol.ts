@@ -79,6 +79,8 @@ export interface TextCompletionParams {
   seed?: number;
   /** Texts that end the completion; none of them is part of the answer. */
   stop?: string[];
+  /** Text after the insertion point: the model fills in the middle, when it has the tokens for it. */
+  suffix?: string;
 }
 
 /** Calls the driver makes; each gets exactly one reply with the same id. */

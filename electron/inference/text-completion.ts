@@ -6,11 +6,24 @@ import { LlamaCompletion, type LlamaContextSequence, type LlamaModel, type Token
 import { DriverError, isAbortError } from '../core/errors.js';
 import type { HostCompletion, TextCompletionParams } from './protocol.js';
 
-/** The prompt's tokens as LlamaCompletion evaluates them: the beginning-of-sequence token, then the text. */
-export function promptTokens(model: LlamaModel, prompt: string): Token[] {
+/**
+ * The prompt's tokens as LlamaCompletion evaluates them: the beginning-of-sequence token, then the text;
+ * with a suffix, the fill-in-the-middle layout (prefix token, prompt, suffix token, suffix, middle token).
+ */
+export function promptTokens(model: LlamaModel, prompt: string, suffix?: string): Token[] {
   const text = model.tokenize(prompt, false, 'trimLeadingSpace');
   const bos = model.tokens.bos;
-  return bos !== null && model.tokens.shouldPrependBosToken && text[0] !== bos ? [bos, ...text] : text;
+  const start = bos !== null && model.tokens.shouldPrependBosToken && text[0] !== bos ? [bos] : [];
+  if (suffix === undefined) return [...start, ...text];
+  const { prefix, suffix: suffixToken, middle } = model.tokens.infill;
+  const after = model.tokenize(suffix, false, 'trimLeadingSpace');
+  if (middle === null) return [...start, suffixToken!, ...after, prefix!, ...text];
+  return [...start, prefix!, ...text, suffixToken!, ...after, middle];
+}
+
+/** True when the model has the tokens to fill in the middle. */
+export function canFillIn(model: LlamaModel): boolean {
+  return model.tokens.infill.prefix !== null && model.tokens.infill.suffix !== null;
 }
 
 export interface TextGeneration {
@@ -42,7 +55,7 @@ export async function generateText(
     onText(text);
   });
   try {
-    const { metadata } = await completion.generateCompletionWithMeta(params.prompt, {
+    const options = {
       signal: AbortSignal.any([signal, stopped.signal]),
       stopOnAbortSignal: true,
       maxTokens,
@@ -51,13 +64,16 @@ export async function generateText(
       temperature: params.temperature ?? 0,
       ...(params.topP === undefined ? {} : { topP: params.topP }),
       ...(params.seed === undefined ? {} : { seed: params.seed }),
-      onToken: (tokens) => {
+      onToken: (tokens: Token[]) => {
         if (!scanner.found) result.outputTokens += tokens.length;
       },
-      onTextChunk: (chunk) => {
+      onTextChunk: (chunk: string) => {
         if (scanner.push(chunk)) stopped.abort();
       },
-    });
+    };
+    const { metadata } = params.suffix === undefined
+      ? await completion.generateCompletionWithMeta(params.prompt, options)
+      : await completion.generateInfillCompletionWithMeta(params.prompt, params.suffix, options);
     if (scanner.found) result.stopReason = 'stop';
     else {
       scanner.flush();

@@ -123,7 +123,7 @@ describe('legacy completions on the local model', { timeout: 120_000 }, () => {
 
   test('what the local model cannot do, and bad input, get a 400 naming the field', async () => {
     const cases: Array<[Record<string, unknown>, string | null, RegExp]> = [
-      [{ model: 'answer', prompt: 'x', suffix: ' the end' }, null, /^suffix: /],
+      [{ model: 'answer', prompt: 'x', suffix: ' the end' }, null, /^suffix: the local model answer-model has no fill-in-the-middle tokens/],
       [{ model: 'answer', prompt: 'x', logprobs: 2 }, null, /^logprobs: /],
       [{ model: 'answer', prompt: 'x', n: 2 }, null, /^n: /],
       [{ model: 'answer' }, 'prompt', /string or an array of strings/],
@@ -225,6 +225,20 @@ describe('legacy completions forwarded to an endpoint', { timeout: 60_000 }, () 
     assert.equal(h.cloud.requests[0]?.body.suffix, ' done.', 'what the local model refuses still reaches an endpoint');
     h.cloud.failNext({ status: 400, body: { error: { message: 'best_of is not supported with stream.', type: 'invalid_request_error', param: 'best_of', code: null } } });
     await assert.rejects(sdk(server).completions.create({ model: 'cloud-model', prompt: 'Say hi' }), (error: unknown) => error instanceof OpenAI.BadRequestError && /best_of/.test(error.message));
+  });
+});
+
+describe('legacy completions with a suffix', { timeout: 120_000 }, () => {
+  test('a model with fill-in-the-middle tokens fills in between the prompt and the suffix', async () => {
+    const fim = writeBigramModel(join(models.dir, 'fim.gguf'), { fim: true, name: 'fim-model' });
+    const server = await h.serve(await h.makeServices({ local: { modelPath: fim }, routing: { strategy: 'local-only' } }));
+    const client = sdk(server);
+    const plain = await client.completions.create({ model: 'fim', prompt: 'def f(', max_tokens: 50 });
+    const filled = await client.completions.create({ model: 'fim', prompt: 'def f(', suffix: 'xyz', max_tokens: 50 });
+    assert.equal(filled.choices[0]!.text, ANSWER, 'the middle, without the suffix');
+    assert.equal(filled.choices[0]!.finish_reason, 'stop');
+    // The suffix and the three fill-in-the-middle tokens reached the model.
+    assert.equal(filled.usage!.prompt_tokens, plain.usage!.prompt_tokens + 'xyz'.length + 3);
   });
 });
 
