@@ -21,7 +21,8 @@ export const HELP_TEXT = `Usage: npm run serve -- [options]
        node dist/electron/server/cli.js [options]
 
 Runs Spillway without a window: the browser UI, the app API under /api and an
-OpenAI-compatible API under /v1 (POST /v1/chat/completions, GET /v1/models).
+OpenAI-compatible API under /v1 (POST /v1/chat/completions, /v1/completions and
+/v1/embeddings, GET /v1/models).
 
 Options:
   --port <n>             Port to listen on (default ${DEFAULT_PORT}; 0 picks a free one).
