@@ -68,6 +68,8 @@ export interface Settings {
     contextSize: number | null;
     /** Requests answered at once (one sequence each); null: what memory allows for that many contexts. */
     parallel: number | null;
+    /** A GGUF model that makes embeddings (`/v1/embeddings`) beside the chat model; null or absent: the chat model makes them. */
+    embeddingModelPath?: string | null;
   };
   /** The endpoints of the route, in the order they are tried. */
   endpoints: EndpointSettings[];

@@ -327,7 +327,7 @@ export class RoutingDriver implements LlmDriver {
   }
 
   /** Routes an embeddings request to the first entry that can make them. */
-  async embed(input: string[], options: RouteOptions & { signal?: AbortSignal } = {}): Promise<EmbeddingResponse> {
+  async embed(input: string[], options: RouteOptions & { signal?: AbortSignal; forward?: Record<string, unknown> } = {}): Promise<EmbeddingResponse> {
     const plan = this.plan(options, ['embeddings']);
     const request: CompletionRequest = { messages: [], ...(options.signal ? { signal: options.signal } : {}) };
     const ceiling = options.ceiling ? mostRestrictive(this.ceiling, options.ceiling) : this.ceiling;
@@ -336,16 +336,19 @@ export class RoutingDriver implements LlmDriver {
     while (run.queue.length > 0) {
       const entry = run.queue.shift()!;
       const stats = this.statsFor(entry);
-      const admitted = await this.admit(run, entry, 'try', stats, JSON.stringify({ input }).length);
+      // What the ledger records is what is sent: the client's own body when forwarded.
+      const sent = options.forward ? { ...options.forward, model: entry.driver.modelName() } : { input };
+      const admitted = await this.admit(run, entry, 'try', stats, utf8Length(JSON.stringify(sent)));
       if (admitted === 'kept') continue;
       stats.attempts++;
       try {
         const ms = entry.kind === 'local' ? this.timeouts.firstTokenTimeoutMs : this.timeouts.cloudTimeoutMs;
-        const response = await withDeadline((signal) => entry.driver.embed!(input, signal), ms, `${entryName(entry)} made no embeddings within`, options.signal);
+        const embedOptions = options.forward ? { forward: options.forward } : {};
+        const response = await withDeadline((signal) => entry.driver.embed!(input, signal, embedOptions), ms, `${entryName(entry)} made no embeddings within`, options.signal);
         stats.successes++;
         admitted?.end({ outcome: 'success', promptTokens: response.usage.inputTokens, tokensReceived: 0 });
         this.record(entry, 'success', 'embeddings');
-        return response;
+        return { ...response, entryKind: entry.kind, tier: entry.driver.privacyTier() };
       } catch (error) {
         const failure = DriverError.from(error);
         admitted?.end({ outcome: failure.kind === 'aborted' ? 'aborted' : 'failure', promptTokens: null, tokensReceived: null, errorKind: failure.kind });
@@ -387,7 +390,8 @@ export class RoutingDriver implements LlmDriver {
       const response = await runAttempt(driver, { ...request, onText: stream.onText }, {
         deadlines: this.deadlinesFor(entry),
         name: entryName(entry),
-        ...(driver.countTokens ? { preflight: (signal: AbortSignal) => this.preflight(run, entry, signal) } : {}),
+        // A raw prompt (legacy completion) has no chat template to count with: the driver checks its fit itself.
+        ...(driver.countTokens && !request.prompt ? { preflight: (signal: AbortSignal) => this.preflight(run, entry, signal) } : {}),
       });
       return { done: true, response: this.answered(run, entry, stats, decision, response, egress) };
     } catch (error) {

@@ -120,6 +120,23 @@ export interface ForwardedRequest {
   onChunk?: (chunk: Record<string, unknown>) => void;
 }
 
+/**
+ * A legacy text completion (`/v1/completions`): the prompt is continued as it is, with no chat template.
+ * A driver that cannot honour one of these fields refuses the request naming it.
+ */
+export interface TextPrompt {
+  text: string;
+  /** Texts that end the answer; none of them is part of it. */
+  stop?: string[];
+  topP?: number;
+  /** Text after the insertion point (fill in the middle). */
+  suffix?: string;
+  /** Choices to generate. */
+  n?: number;
+  /** Log probabilities of this many likeliest tokens per position. */
+  logprobs?: number;
+}
+
 /** A chat completion request as drivers receive it. */
 export interface CompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
@@ -149,6 +166,8 @@ export interface CompletionRequest extends SamplingOptions {
   parallelToolCalls?: boolean;
   /** Called with each piece of a tool call as it is generated, in order with the text. */
   onToolCall?: (delta: ToolCallDelta) => void;
+  /** Set for a legacy text completion: drivers continue this prompt instead of answering `messages`. */
+  prompt?: TextPrompt;
 }
 
 /** Wall-clock timings of one completion, in milliseconds. */
@@ -201,6 +220,21 @@ export interface EmbeddingResponse {
   model: string;
   vectors: number[][];
   usage: { inputTokens: number };
+  /** Set by the router: what kind of entry answered. */
+  entryKind?: EntryKind;
+  /** Set by the router: how far the request travelled to the entry that answered. */
+  tier?: PrivacyTier;
+  /** For a forwarded request: the endpoint's whole answer, as it sent it. */
+  raw?: Record<string, unknown>;
+}
+
+/** How an embeddings request reaches a driver. */
+export interface EmbedOptions {
+  /**
+   * Set by the OpenAI-compatible API: an endpoint gets the client's JSON body as it is (only `model`
+   * becomes its own: `dimensions`, `encoding_format` and unknown fields included), and its answer comes back whole as `raw`.
+   */
+  forward?: Record<string, unknown>;
 }
 
 /** What every model backend implements. */
@@ -226,7 +260,7 @@ export interface LlmDriver {
   /** Counts the prompt's tokens with the model's own tokenizer and chat template, when the driver can. */
   countTokens?(messages: ChatMessage[], signal?: AbortSignal): Promise<number>;
   /** Embeds each input, when the driver has the `embeddings` capability. */
-  embed?(input: string[], signal?: AbortSignal): Promise<EmbeddingResponse>;
+  embed?(input: string[], signal?: AbortSignal, options?: EmbedOptions): Promise<EmbeddingResponse>;
   /** Bytes of the request body it would send for `request`, for the egress record. */
   requestBytes?(request: CompletionRequest): number;
   /** Requests waiting behind the ones in progress, when the driver queues. */

@@ -83,7 +83,7 @@ export class HostChannel {
 
   /** Ids of the generations waiting for their reply. */
   generations(): number[] {
-    return [...this.calls].filter(([, call]) => call.method === 'complete').map(([id]) => id);
+    return [...this.calls].filter(([, call]) => call.method === 'complete' || call.method === 'completeText').map(([id]) => id);
   }
 
   /** Pings the host; one that does not answer within the grace period is stuck and is killed. */

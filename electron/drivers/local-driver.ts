@@ -12,7 +12,7 @@ import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { raceSignal } from '../core/deadlines.js';
 import { DriverError } from '../core/errors.js';
-import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, LlmDriver, PrivacyTier, TokenLogprob } from '../core/types.js';
+import type { Capability, ChatMessage, CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier, TextPrompt, TokenLogprob } from '../core/types.js';
 import { precheckGguf } from '../inference/gguf-precheck.js';
 import type { EngineInfo, EngineOptions, GenerateParams, HostCompletion } from '../inference/protocol.js';
 import { stateFileName } from '../inference/state-cache.js';
@@ -55,6 +55,13 @@ export class LocalDriver implements LlmDriver {
   private options: LocalDriverOptions;
   private readonly channel: HostChannel;
   private readonly admission: Admission;
+  /**
+   * Embeddings run one request at a time on the engine's embedding context, a context of its own (no chat
+   * sequence is taken): their own limit of one and queue, so a batch of embeddings never holds a chat's place.
+   */
+  private readonly embedAdmission: Admission;
+  /** The model was found unable to make embeddings (an encoder-decoder model): the capability is withdrawn. */
+  private embeddingsRefused = false;
   private loaded: Promise<EngineInfo> | null = null;
   private engineInfo: EngineInfo | null = null;
   private crashes = 0;
@@ -71,6 +78,7 @@ export class LocalDriver implements LlmDriver {
     this.id = options.id ?? 'local';
     this.admission = new Admission(options.maxQueue ?? DEFAULT_MAX_QUEUE);
     this.admission.setLimit(options.parallel ?? 1);
+    this.embedAdmission = new Admission(options.maxQueue ?? DEFAULT_MAX_QUEUE);
     this.channel = new HostChannel({
       launcher: options.launcher ?? forkHostLauncher(),
       graceMs: options.abortGraceMs ?? 1000,
@@ -94,11 +102,12 @@ export class LocalDriver implements LlmDriver {
   }
 
   /**
-   * Tools when the loaded model's chat template has a function-call syntax (known once it has loaded); no
-   * images (node-llama-cpp 3.21 reads none).
+   * Tools when the loaded model's chat template has a function-call syntax (known once it has loaded);
+   * embeddings, made by an embedding context on the loaded model or on the embedding model chosen in
+   * settings, unless the model proved unable to. No images (node-llama-cpp 3.21 reads none).
    */
   capabilities(): readonly Capability[] {
-    return this.functionCalling ? ['tools'] : [];
+    return [...(this.functionCalling ? (['tools'] as const) : []), ...(this.embeddingsRefused ? [] : (['embeddings'] as const))];
   }
 
   /** Requests waiting for a sequence. */
@@ -181,6 +190,7 @@ export class LocalDriver implements LlmDriver {
    */
   async reconfigure(options: Partial<EngineOptions>): Promise<void> {
     this.options = { ...this.options, ...options };
+    this.embeddingsRefused = false;
     this.engineInfo = null;
     if (options.modelPath !== undefined) this.functionCalling = false;
     this.loaded = null;
@@ -198,6 +208,7 @@ export class LocalDriver implements LlmDriver {
   async retire(): Promise<void> {
     this.retired = true;
     this.admission.failWaiting(new DriverError('model_not_found', 'The local model was removed while this request waited.'));
+    this.embedAdmission.failWaiting(new DriverError('model_not_found', 'The local model was removed while this request waited.'));
     const ending = this.endGenerations();
     await Promise.race([ending, new Promise((resolve) => setTimeout(resolve, (this.options.abortGraceMs ?? 1000) * 2).unref())]);
     await this.dispose();
@@ -233,10 +244,38 @@ export class LocalDriver implements LlmDriver {
     });
   }
 
+  /**
+   * Embeds each input in order (vectors of length 1). An input longer than the embedding context is refused
+   * with `context_overflow`, as OpenAI refuses it, never cut.
+   */
+  async embed(input: string[], signal?: AbortSignal): Promise<EmbeddingResponse> {
+    if (signal?.aborted) throw new DriverError('aborted', 'The request was cancelled.');
+    if (!(await this.embedAdmission.enter(signal))) throw new DriverError('aborted', 'The request was cancelled.');
+    const started = performance.now();
+    try {
+      if (this.retired) throw new DriverError('model_not_found', 'The local model was removed before this request was answered.');
+      await (signal ? this.untilAbandoned(this.load(), signal) : this.load());
+      const call = this.channel.call('embed', { inputs: input });
+      const result = await (signal
+        ? this.untilAbandoned(call.result, signal, () => {
+            this.channel.abandon(call.id);
+            this.channel.abort(call.id);
+          })
+        : call.result);
+      return { entryId: this.id, model: result.model, vectors: result.vectors, usage: { inputTokens: result.inputTokens } };
+    } catch (error) {
+      if (error instanceof DriverError && error.kind === 'unsupported') this.embeddingsRefused = true;
+      throw error;
+    } finally {
+      this.embedAdmission.leave(performance.now() - started);
+    }
+  }
+
   /** Waits for a sequence, then generates on the local model; abort returns the partial text. */
   async complete(request: CompletionRequest): Promise<CompletionResponse> {
     const started = performance.now();
     const { signal } = request;
+    if (request.prompt) refuseUnsupported(request.prompt);
     if (signal?.aborted) return this.abortedResponse(started, '');
     const admitted = await this.admission.enter(signal);
     if (!admitted) return this.abortedResponse(started, '');
@@ -251,6 +290,7 @@ export class LocalDriver implements LlmDriver {
   /** Stops the host process; a later request starts it again. */
   async dispose(): Promise<void> {
     this.admission.failWaiting(null);
+    this.embedAdmission.failWaiting(null);
     this.channel.kill(new DriverError('aborted', 'The local engine was stopped.'));
   }
 
@@ -277,7 +317,7 @@ export class LocalDriver implements LlmDriver {
       await this.load();
       // A cancel while the model loaded (or while waiting for the retry) ends it here.
       if (request.signal?.aborted) return this.abortedResponse(started, partial);
-      const call = this.channel.call('complete', params, onText, request.onToolCall);
+      const call = request.prompt ? this.channel.call('completeText', textParams(request, request.prompt), onText) : this.channel.call('complete', params, onText, request.onToolCall);
       const onAbort = (): void => this.stopGeneration(call.id);
       request.signal?.addEventListener('abort', onAbort, { once: true });
       let result: HostCompletion | null;
@@ -326,7 +366,7 @@ export class LocalDriver implements LlmDriver {
       const stuck = this.channel.abandon(id)!;
       this.channel.kill(
         new DriverError('inference_failed', 'The local engine was restarted because a stopped generation did not end.'),
-        (call) => (call.method !== 'complete'
+        (call) => (call.method !== 'complete' && call.method !== 'completeText'
           ? new DriverError('inference_failed', 'The local engine was restarted because another answer did not stop; try again.')
           : restartedError(call)),
       );
@@ -388,6 +428,30 @@ export class LocalDriver implements LlmDriver {
       void this.channel.checkAlive();
       return abandoned(signal);
     });
+  }
+}
+
+/** A legacy completion's prompt and sampling as the host takes them. */
+function textParams(request: CompletionRequest, prompt: TextPrompt) {
+  return {
+    prompt: prompt.text,
+    ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
+    ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+    ...(request.seed === undefined ? {} : { seed: request.seed }),
+    ...(prompt.topP === undefined ? {} : { topP: prompt.topP }),
+    ...(prompt.stop === undefined ? {} : { stop: prompt.stop }),
+    // An empty suffix asks for nothing after the insertion point: a plain completion.
+    ...(prompt.suffix ? { suffix: prompt.suffix } : {}),
+  };
+}
+
+/** What LlamaCompletion cannot do on this engine is refused by name, never dropped silently. */
+function refuseUnsupported(prompt: TextPrompt): void {
+  if (prompt.n !== undefined && prompt.n > 1) {
+    throw new DriverError('unsupported', 'n: the local model writes one completion per request; send n = 1, or several requests.');
+  }
+  if (prompt.logprobs !== undefined) {
+    throw new DriverError('unsupported', 'logprobs: the local model does not report log probabilities for legacy completions; send the request without logprobs.');
   }
 }
 

@@ -7,7 +7,7 @@ import type { ChatCompletionContentPart, ChatCompletionCreateParamsStreaming, Ch
 import type { CompletionCreateParamsStreaming } from 'openai/resources/completions';
 import { CAPABILITIES, type Capability } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
-import type { ChatMessage, CompletionRequest, CompletionResponse, EmbeddingResponse, LlmDriver, PrivacyTier, StopReason, Usage } from '../core/types.js';
+import type { ChatMessage, CompletionRequest, CompletionResponse, EmbedOptions, EmbeddingResponse, LlmDriver, PrivacyTier, StopReason, Usage } from '../core/types.js';
 import { messageText } from '../core/types.js';
 import { resolveTier } from './privacy.js';
 import { mapRemoteError, type RemoteErrorContext } from './remote-errors.js';
@@ -146,8 +146,8 @@ export class RemoteDriver implements LlmDriver {
     const started = performance.now();
     const signal = request.signal;
     const forward = request.forward;
-    const operation = forward?.operation ?? 'chat';
-    const body: Record<string, unknown> = forward ? { ...forward.body, model: this.#model } : this.#body(request);
+    const operation = forward?.operation ?? (request.prompt ? 'completion' : 'chat');
+    const body: Record<string, unknown> = forward ? { ...forward.body, model: this.#model } : request.prompt ? this.#promptBody(request) : this.#body(request);
     let text = '';
     let deltas = 0;
     let firstTextAt: number | null = null;
@@ -238,8 +238,25 @@ export class RemoteDriver implements LlmDriver {
     }
   }
 
-  /** Embeds each input with the configured model (`POST /embeddings`). */
-  async embed(input: string[], signal?: AbortSignal): Promise<EmbeddingResponse> {
+  /**
+   * Embeds each input with the configured model (`POST /embeddings`). A forwarded request sends the
+   * client's body as it is, with this endpoint's model, and hands the answer back whole as `raw`.
+   */
+  async embed(input: string[], signal?: AbortSignal, options: EmbedOptions = {}): Promise<EmbeddingResponse> {
+    if (options.forward) {
+      const raw = (await this.#create('embeddings', { ...options.forward, model: this.#model }, signal)) as OpenAIObject | null;
+      if (!raw) throw new DriverError('aborted', 'The request was cancelled.');
+      const usage = raw.usage as { prompt_tokens?: unknown } | undefined;
+      const data = Array.isArray(raw.data) ? (raw.data as Array<{ embedding?: unknown }>) : [];
+      return {
+        entryId: this.id,
+        model: typeof raw.model === 'string' && raw.model ? raw.model : this.#model,
+        // The vectors stay in the answer as the endpoint encoded them (floats or base64).
+        vectors: data.map((d) => (Array.isArray(d.embedding) ? (d.embedding as number[]) : [])),
+        usage: { inputTokens: typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : 0 },
+        raw,
+      };
+    }
     try {
       const response = await this.#client.embeddings.create({ model: this.#model, input, encoding_format: 'float' }, signal ? { signal } : {});
       const vectors = [...response.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
@@ -262,15 +279,32 @@ export class RemoteDriver implements LlmDriver {
     return { ...body };
   }
 
+  /** A legacy completion's body, for a prompt the API did not forward as the client sent it. */
+  #promptBody(request: CompletionRequest): Record<string, unknown> {
+    const prompt = request.prompt!;
+    const body: CompletionCreateParamsStreaming = { model: this.#model, prompt: prompt.text, stream: true, stream_options: { include_usage: true } };
+    if (request.temperature !== undefined) body.temperature = request.temperature;
+    if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+    if (request.seed !== undefined) body.seed = request.seed;
+    if (prompt.stop) body.stop = prompt.stop;
+    if (prompt.topP !== undefined) body.top_p = prompt.topP;
+    if (prompt.suffix !== undefined) body.suffix = prompt.suffix;
+    if (prompt.n !== undefined) body.n = prompt.n;
+    if (prompt.logprobs !== undefined) body.logprobs = prompt.logprobs;
+    return { ...body };
+  }
+
   /**
    * Sends one request (a stream when the body says so), retrying only 429s: nothing has reached the caller
    * yet, so a retry cannot duplicate text. Null when cancelled.
    */
-  async #create(operation: 'chat' | 'completion', body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<unknown> {
+  async #create(operation: 'chat' | 'completion' | 'embeddings', body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<unknown> {
     const options = signal ? { signal } : {};
     for (let attempt = 0; ; attempt++) {
       try {
-        // The body goes as the caller built it: the SDK sends unknown fields along unchanged.
+        // The body goes as the caller built it: the SDK sends unknown fields along unchanged. Embeddings go
+        // by a plain POST: the SDK's embeddings.create adds encoding_format and decodes the answer.
+        if (operation === 'embeddings') return await this.#client.post('/embeddings', { body, ...options });
         return operation === 'chat'
           ? await this.#client.chat.completions.create(body as unknown as ChatCompletionCreateParamsStreaming, options)
           : await this.#client.completions.create(body as unknown as CompletionCreateParamsStreaming, options);

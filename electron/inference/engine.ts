@@ -26,10 +26,12 @@ import { generateWithLogprobs } from './logprob-generation.js';
 import { defaultSequences, freeMemory } from './parallel-fit.js';
 import { GrammarCache, penalties, samplerOptions } from './sampling.js';
 import { checkPromptBytes, CHUNKED_COUNT_FROM_BYTES, countInChunks, longestTokenBytes, overflow, type PromptLimits } from './prompt-bound.js';
-import type { Backend, EngineOptions, GenerateParams, HostCompletion, LoadedEngine } from './protocol.js';
+import type { Backend, EmbedParams, EngineInfo, EngineOptions, GenerateParams, HostCompletion, HostEmbeddings, LoadedEngine, TextCompletionParams } from './protocol.js';
 import type { ToolCallDelta } from '../core/types.js';
+import { Embedder } from './embedder.js';
 import { commonPrefixLength, SlotPool, type Slot } from './slots.js';
 import { DEFAULT_STATE_CACHE_BYTES, StateCache } from './state-cache.js';
+import { canFillIn, generateText, promptTokens } from './text-completion.js';
 import { defaultThreadCount } from './threads.js';
 
 /** Default context cap: enough for long chats without reserving gigabytes of KV cache up front. */
@@ -64,6 +66,10 @@ export class Engine {
   private readonly counted = new Map<string, { tokens: Token[]; timer: ReturnType<typeof setTimeout> }>();
   /** Grammars for response_format, compiled once per schema. */
   private grammarCache: GrammarCache | null = null;
+  /** The embedding context, created on the first embeddings request (see embedder.ts). */
+  private embedder: Promise<Embedder> | null = null;
+  /** A GGUF model chosen for embeddings; absent: the chat model makes them. */
+  private embeddingModelPath: string | undefined;
 
   private constructor(
     private readonly model: LlamaModel,
@@ -139,7 +145,9 @@ export class Engine {
       functionCalling: supportsFunctionCalling(slots[0]!.chat.chatWrapper),
     };
     const limits: PromptLimits = { window: context.contextSize, longestTokenBytes: longestTokenBytes(model.fileInfo.metadata.tokenizer?.ggml?.tokens) };
-    return new Engine(model, context, new SlotPool(slots, cache), limits, info, options.gpu ?? 'auto');
+    const engine = new Engine(model, context, new SlotPool(slots, cache), limits, info, options.gpu ?? 'auto');
+    engine.embeddingModelPath = options.embeddingModelPath;
+    return engine;
   }
 
   /** Counts the prompt's tokens exactly as generation will see them (chat template included). */
@@ -379,6 +387,65 @@ export class Engine {
     return this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? Number.MAX_SAFE_INTEGER;
   }
 
+  /** Embeds each input with the embedding context, created on first use; a failed creation is tried again next time. */
+  async embed(params: EmbedParams, signal: AbortSignal): Promise<HostEmbeddings> {
+    this.embedder ??= loadLlama(this.gpuSetting).then((llama) =>
+      Embedder.create({
+        llama,
+        chatModel: this.model,
+        chatModelName: this.info.modelName,
+        chatContextSize: this.context.contextSize,
+        threads: this.context.currentThreads,
+        ...(this.embeddingModelPath ? { modelPath: this.embeddingModelPath } : {}),
+      }),
+    );
+    const creating = this.embedder;
+    let embedder: Embedder;
+    try {
+      embedder = await creating;
+    } catch (error) {
+      if (this.embedder === creating) this.embedder = null;
+      throw error;
+    }
+    return embedder.embed(params.inputs, signal);
+  }
+
+  /**
+   * Continues a raw prompt (a legacy completion) on a free sequence. Like a chat, a prompt that does not
+   * fit with its answer is refused: LlamaCompletion would otherwise cut the start of the prompt silently.
+   */
+  async completeText(params: TextCompletionParams, signal: AbortSignal, onText: (text: string) => void): Promise<HostCompletion> {
+    const started = performance.now();
+    checkPromptBytes(Buffer.byteLength(params.prompt + (params.suffix ?? ''), 'utf8'), this.limits);
+    if (params.suffix !== undefined && !canFillIn(this.model)) {
+      throw new DriverError('unsupported', `suffix: the local model ${this.info.modelName} has no fill-in-the-middle tokens; send the request without a suffix, or to an endpoint that accepts one.`);
+    }
+    const prompt = promptTokens(this.model, params.prompt, params.suffix);
+    const window = this.context.contextSize;
+    const room = window - prompt.length;
+    if (room < 1 || (params.maxTokens !== undefined && params.maxTokens > room)) {
+      throw overflow(`The prompt needs ${prompt.length} tokens${params.maxTokens ? ` plus ${params.maxTokens} for the answer` : ''}, more than the local model's context of ${window} tokens.`);
+    }
+    const { slot, source } = await this.pool.acquire(undefined, prompt);
+    try {
+      const cachedInputTokens = commonPrefixLength(slot.sequence.contextTokens, prompt);
+      const result = await generateText(slot.sequence, params, params.maxTokens ?? room, signal, onText);
+      return {
+        text: result.text,
+        model: this.info.modelName,
+        inputTokens: prompt.length,
+        outputTokens: result.outputTokens,
+        cachedInputTokens,
+        cacheSource: cachedInputTokens > 0 ? source : 'none',
+        timeToFirstTokenMs: result.firstTokenAt === null ? null : result.firstTokenAt - started,
+        totalMs: performance.now() - started,
+        stopReason: result.stopReason,
+      };
+    } finally {
+      await this.pool.release(slot);
+    }
+  }
+
   /** Drops a conversation's cached prompt (it was deleted). */
   forget(key: string): Promise<void> {
     return this.pool.forget(key);
@@ -388,6 +455,9 @@ export class Engine {
   async dispose(): Promise<void> {
     for (const { timer } of this.counted.values()) clearTimeout(timer);
     this.counted.clear();
+    const embedder = this.embedder;
+    this.embedder = null;
+    await embedder?.then((e) => e.dispose(), () => {});
     await this.context.dispose();
     await this.model.dispose();
   }

@@ -76,6 +76,35 @@ async function handle(call: HostCall): Promise<unknown> {
         running.delete(call.id);
       }
     }
+    case 'completeText': {
+      const current = engine ?? (loading ? await loading : requireEngine());
+      const controller = new AbortController();
+      running.set(call.id, controller);
+      const batcher = new DeltaBatcher((text) => send({ kind: 'delta', id: call.id, text }));
+      const generation = current.completeText(call.params, controller.signal, (text) => batcher.push(text));
+      generating.set(call.id, generation);
+      try {
+        return await generation;
+      } finally {
+        batcher.flush();
+        generating.delete(call.id);
+        running.delete(call.id);
+      }
+    }
+    case 'embed': {
+      const current = engine ?? (loading ? await loading : requireEngine());
+      const controller = new AbortController();
+      running.set(call.id, controller);
+      // Counted with the generations, so a model is disposed only after its embeddings have ended.
+      const embedding = current.embed(call.params, controller.signal);
+      generating.set(call.id, embedding);
+      try {
+        return await embedding;
+      } finally {
+        generating.delete(call.id);
+        running.delete(call.id);
+      }
+    }
     case 'countTokens': {
       const controller = new AbortController();
       running.set(call.id, controller);

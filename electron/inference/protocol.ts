@@ -20,6 +20,8 @@ export interface EngineOptions {
   gpu?: 'auto' | false | 'cuda' | 'vulkan' | 'metal';
   /** Requests answered at once (sequences of the context); the host picks what memory allows when absent. */
   parallel?: number;
+  /** A GGUF model to make embeddings with, loaded beside the chat model; absent: the chat model makes them. */
+  embeddingModelPath?: string;
   /** Where evicted sequences' states are saved; absent: they are not saved. */
   stateCacheDir?: string;
   /** Size cap of that folder, in bytes. */
@@ -78,6 +80,32 @@ export interface GenerateParams {
   parallelToolCalls?: boolean;
 }
 
+/** Embeddings of a batch of texts (`/v1/embeddings`). */
+export interface EmbedParams {
+  inputs: string[];
+}
+
+/** One vector per input, in order, scaled to length 1. */
+export interface HostEmbeddings {
+  model: string;
+  vectors: number[][];
+  /** Tokens of all inputs together. */
+  inputTokens: number;
+}
+
+/** A legacy text completion (`/v1/completions`): the prompt continued as it is, with no chat template. */
+export interface TextCompletionParams {
+  prompt: string;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  /** Texts that end the completion; none of them is part of the answer. */
+  stop?: string[];
+  /** Text after the insertion point: the model fills in the middle, when it has the tokens for it. */
+  suffix?: string;
+}
+
 /** Calls the driver makes; each gets exactly one reply with the same id. */
 export type HostCall =
   | { kind: 'call'; id: number; method: 'load'; params: EngineOptions }
@@ -87,6 +115,10 @@ export type HostCall =
   | { kind: 'call'; id: number; method: 'inspect'; params: { path: string; contextSize?: number; gpu?: EngineOptions['gpu'] } }
   /** Drops a conversation's cached prompt: its saved state and its tokens in memory. */
   | { kind: 'call'; id: number; method: 'forget'; params: { key: string } }
+  /** Embeds texts with the embedding context (see embedder.ts). */
+  | { kind: 'call'; id: number; method: 'embed'; params: EmbedParams }
+  /** Continues a raw prompt on one of the context's sequences. */
+  | { kind: 'call'; id: number; method: 'completeText'; params: TextCompletionParams }
   /** Answers at once: the driver's test that the host is still responsive. */
   | { kind: 'call'; id: number; method: 'ping'; params: Record<string, never> };
 
@@ -100,6 +132,8 @@ export interface HostResults {
   inspect: ModelInspection;
   forget: null;
   ping: null;
+  embed: HostEmbeddings;
+  completeText: HostCompletion;
 }
 
 export type HostMessage =

@@ -21,13 +21,16 @@ export const HELP_TEXT = `Usage: npm run serve -- [options]
        node dist/electron/server/cli.js [options]
 
 Runs Spillway without a window: the browser UI, the app API under /api and an
-OpenAI-compatible API under /v1 (POST /v1/chat/completions, GET /v1/models).
+OpenAI-compatible API under /v1 (POST /v1/chat/completions, /v1/completions and
+/v1/embeddings, GET /v1/models).
 
 Options:
   --port <n>             Port to listen on (default ${DEFAULT_PORT}; 0 picks a free one).
   --host <address>       Address to listen on (default ${DEFAULT_HOST}). Anything but a
                          loopback address requires --api-key.
   --model <path>         Local GGUF model file.
+  --embedding-model <path>  GGUF model that makes the local embeddings (POST /v1/embeddings)
+                         beside --model (default: the --model itself makes them).
   --parallel <n>         Requests the local model answers at once, 1 to ${MAX_PARALLEL}
                          (default: as many as memory allows for that many contexts, up to 4).
   --remote-url <url>     Base URL of an OpenAI-compatible endpoint, e.g. a LAN server
@@ -98,6 +101,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         port: { type: 'string' },
         host: { type: 'string' },
         model: { type: 'string' },
+        'embedding-model': { type: 'string' },
         parallel: { type: 'string' },
         'remote-url': { type: 'string', multiple: true },
         'remote-model': { type: 'string', multiple: true },
@@ -144,6 +148,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (values.model !== undefined) {
     if (!values.model.trim()) throw new UsageError('--model must be a path to a GGUF file');
     overrides.local = { modelPath: resolve(values.model) };
+  }
+  if (values['embedding-model'] !== undefined) {
+    if (!values['embedding-model'].trim()) throw new UsageError('--embedding-model must be a path to a GGUF file');
+    overrides.local = { ...overrides.local, embeddingModelPath: resolve(values['embedding-model']) };
   }
   if (values.parallel !== undefined) {
     if (!/^\d{1,2}$/.test(values.parallel) || Number(values.parallel) < 1 || Number(values.parallel) > MAX_PARALLEL) {

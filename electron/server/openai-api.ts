@@ -10,7 +10,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CompletionRequest, CompletionResponse, RouteAnnouncement, TokenLogprob } from '../core/types.js';
 import type { OpenAIService } from '../services/openai-service.js';
-import { BodyError, readBody, sendJson } from './http-util.js';
+import { sendJson } from './http-util.js';
+import { completions } from './openai-completions.js';
+import { embeddings } from './openai-embeddings.js';
+import { answerHeaders, readJson } from './openai-http.js';
 import {
   chatCompletionBody,
   chatNeeds,
@@ -46,11 +49,19 @@ export async function handleOpenAI(req: IncomingMessage, res: ServerResponse, pa
     if (!model) return sendJson(res, 404, openAIError(404, `The model "${id ?? modelPath[1]}" does not exist here.`, 'model_not_found', 'model'));
     return sendJson(res, 200, modelObject(model));
   }
+  if (path === '/v1/completions') {
+    if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
+    return completions(req, res, openai);
+  }
+  if (path === '/v1/embeddings') {
+    if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
+    return embeddings(req, res, openai);
+  }
   if (path === '/v1/chat/completions') {
     if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
     return chatCompletions(req, res, openai);
   }
-  sendJson(res, 404, openAIError(404, `Spillway has no endpoint ${req.method} ${path}; it serves /v1/chat/completions and /v1/models.`, 'unknown_url'));
+  sendJson(res, 404, openAIError(404, `Spillway has no endpoint ${req.method} ${path}; it serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models.`, 'unknown_url'));
 }
 
 function methodNotAllowed(res: ServerResponse, allow: string): void {
@@ -67,37 +78,6 @@ function safeDecode(text: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** Who answered, as headers: the kind of entry, its id, and the tier of where the request went. */
-function answerHeaders(who: Pick<RouteAnnouncement, 'entryId' | 'entryKind' | 'tier'> | Pick<CompletionResponse, 'entryId' | 'entryKind' | 'tier'>): Record<string, string> {
-  return {
-    'x-spillway-driver': who.entryKind ?? 'local',
-    'x-spillway-endpoint': who.entryId,
-    'x-spillway-tier': who.tier ?? 'sovereign',
-  };
-}
-
-/** Reads and parses a JSON body; on failure the error answer has been sent and null is returned. */
-async function readJson(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | null> {
-  let raw: string;
-  try {
-    raw = await readBody(req);
-  } catch (error) {
-    const status = error instanceof BodyError ? error.status : 400;
-    sendJson(res, status, openAIError(status, error instanceof Error ? error.message : 'Unreadable body.'));
-    return null;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    sendJson(res, 400, openAIError(400, 'The request body is not valid JSON.', 'invalid_json'));
-    return null;
-  }
-  if (typeof json === 'object' && json !== null && !Array.isArray(json)) return json as Record<string, unknown>;
-  sendJson(res, 400, openAIError(400, 'The request body must be a JSON object.', 'invalid_json'));
-  return null;
 }
 
 async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai: OpenAIService): Promise<void> {

@@ -8,7 +8,7 @@ import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import type { RouteEntryInfo } from '../contract/index.js';
 import { DriverError } from '../core/errors.js';
-import type { CompletionRequest, CompletionResponse } from '../core/types.js';
+import type { CompletionRequest, CompletionResponse, EmbeddingResponse } from '../core/types.js';
 import type { RouterService } from './router-service.js';
 import type { SettingsService } from './settings-service.js';
 
@@ -22,6 +22,8 @@ export interface ApiModel {
   entryId: string | null;
   /** Who serves it: `local`, the endpoint's host, or `spillway` for `auto`. */
   ownedBy: string;
+  /** Set for the embedding model chosen in settings: it serves `/v1/embeddings` only. */
+  embeddingsOnly?: true;
 }
 
 export class OpenAIService {
@@ -40,7 +42,7 @@ export class OpenAIService {
     const listed = this.entries()
       .filter((entry) => entry.excluded === undefined)
       .map((entry) => ({ id: this.idOf(entry), entryId: entry.id, ownedBy: entry.host ?? 'local' }));
-    return [...listed, { id: AUTO_MODEL, entryId: null, ownedBy: 'spillway' }];
+    return [...listed, ...this.embeddingModels(listed), { id: AUTO_MODEL, entryId: null, ownedBy: 'spillway' }];
   }
 
   /** The listed model with this id (or the local model's own name), or null. */
@@ -55,6 +57,7 @@ export class OpenAIService {
    * to that model's entry (still under the ceiling); `auto`, or none, leaves the choice to the route.
    */
   async complete(request: CompletionRequest, model: string | null | undefined): Promise<CompletionResponse> {
+    this.refuseEmbeddingModel(model);
     const entryId = this.entryFor(model);
     return this.routing.route(this.withDefaults(request), entryId === null ? {} : { entryId });
   }
@@ -85,6 +88,20 @@ export class OpenAIService {
     return { ...request, temperature: this.settings.current().generation.temperature };
   }
 
+  /** Answers on this entry only, still under the ceiling: the rest of a request that entry began (a legacy completion's other prompts). */
+  async completeOn(request: CompletionRequest, entryId: string): Promise<CompletionResponse> {
+    return this.routing.route(this.withDefaults(request), { entryId });
+  }
+
+  /**
+   * Embeds each input under the app's strategy and ceiling, the `model` field choosing the entry as for
+   * chat. `forward` is the client's body, which an endpoint gets as it is (only `model` becomes its own).
+   */
+  async embed(input: string[], model: string | null | undefined, options: { signal?: AbortSignal; forward?: Record<string, unknown> } = {}): Promise<EmbeddingResponse> {
+    const entryId = this.entryFor(model);
+    return this.routing.embed(input, { ...options, ...(entryId === null ? {} : { entryId }) });
+  }
+
   /** The entry a model name selects (null: the route decides); throws model_not_found as OpenAI does for an unknown one. */
   entryFor(model: string | null | undefined): string | null {
     if (model === undefined || model === null || model === '' || model === AUTO_MODEL) return null;
@@ -97,6 +114,23 @@ export class OpenAIService {
     // Beyond the ceiling: routed there anyway, so the refusal says which entry was kept from the request and why.
     if (entry) return entry.id;
     throw new DriverError('model_not_found', `The model "${model}" does not exist here. GET /v1/models lists the models you can use, and "auto" lets the route choose.`);
+  }
+
+  /** The embedding model chosen in settings, listed beside the local model it runs with. */
+  private embeddingModels(listed: ApiModel[]): ApiModel[] {
+    const path = this.routing.embeddingModelPath();
+    const local = listed.find((model) => model.entryId === 'local');
+    if (!path || !local) return [];
+    const id = basename(path).replace(/\.gguf$/i, '');
+    return listed.some((model) => model.id === id) ? [] : [{ id, entryId: local.entryId, ownedBy: 'local', embeddingsOnly: true }];
+  }
+
+  /** A chat or text completion naming the embedding model is a mistake worth saying, not a silent chat with another model. */
+  private refuseEmbeddingModel(model: string | null | undefined): void {
+    if (!model) return;
+    if (this.model(model)?.embeddingsOnly) {
+      throw new DriverError('invalid_request', `The model "${model}" makes embeddings only: use it with POST /v1/embeddings, or name a chat model.`);
+    }
   }
 
   private idOf(entry: RouteEntryInfo): string {

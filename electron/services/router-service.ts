@@ -96,7 +96,7 @@ export class RouterService {
   }
 
   /** Routes an embeddings request to the first entry that makes embeddings. */
-  embed(input: string[], options: RouteOptions & { signal?: AbortSignal } = {}): Promise<EmbeddingResponse> {
+  embed(input: string[], options: RouteOptions & { signal?: AbortSignal; forward?: Record<string, unknown> } = {}): Promise<EmbeddingResponse> {
     return this.router.embed(input, options);
   }
 
@@ -139,6 +139,11 @@ export class RouterService {
       queueLength: local?.queueLength() ?? 0,
       crashes: this.crashesBefore + (local?.crashCount() ?? 0),
     };
+  }
+
+  /** The GGUF model chosen to make the local embeddings, or null when the chat model makes them. */
+  embeddingModelPath(): string | null {
+    return this.settings.local.modelPath ? (this.settings.local.embeddingModelPath ?? null) : null;
   }
 
   /** Tries a saved endpoint (by id) or a draft; what the endpoint says about its model is remembered. */
@@ -237,13 +242,14 @@ export class RouterService {
 
   /** Every engine option the settings decide; unset ones are undefined so a switch clears them. */
   private engineOptions(modelPath: string, settings: Settings): EngineOptions {
-    const { threads, gpuLayers, contextSize, parallel } = settings.local;
+    const { threads, gpuLayers, contextSize, parallel, embeddingModelPath } = settings.local;
     return {
       modelPath,
       gpuLayers,
       threads: threads ?? undefined,
       contextSize: contextSize ?? undefined,
       parallel: parallel ?? undefined,
+      embeddingModelPath: embeddingModelPath ?? undefined,
       stateCacheDir: this.options.stateCacheDir,
     };
   }

@@ -109,6 +109,7 @@ export const settingsSchema = z.strictObject({
     gpuLayers: z.union([z.literal('auto'), z.number().int().min(0).max(1000)]),
     contextSize: z.number().int().min(128).max(1_048_576).nullable(),
     parallel: z.number().int().min(1).max(MAX_PARALLEL).nullable(),
+    embeddingModelPath: z.string().min(1).max(4096).nullable().optional(),
   }),
   endpoints,
   generation: z.strictObject({

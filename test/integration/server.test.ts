@@ -123,8 +123,10 @@ describe('local first with a working local model', () => {
   });
 
   test('unknown /v1 paths are 404 and wrong methods 405', async () => {
-    assert.equal((await fetch(`${server.url}/v1/embeddings`, { method: 'POST' })).status, 404);
+    assert.equal((await fetch(`${server.url}/v1/images/generations`, { method: 'POST' })).status, 404);
     assert.equal((await fetch(`${server.url}/v1/chat/completions`)).status, 405);
+    assert.equal((await fetch(`${server.url}/v1/embeddings`)).status, 405);
+    assert.equal((await fetch(`${server.url}/v1/completions`)).status, 405);
   });
 
   test('chat:send streams chat:delta events that join to the answer, then chat:done', slow, async () => {
