@@ -20,6 +20,7 @@ import {
 } from 'node-llama-cpp';
 import { DriverError, isAbortError } from '../core/errors.js';
 import { messageText, type ChatMessage, type TokenLogprob } from '../core/types.js';
+import { ContextGate } from './context-gate.js';
 import { validateGguf } from './gguf-validate.js';
 import { forcedCallWrapper, functionSetup, supportsFunctionCalling, supportsParallelCalls, toChatHistory, ToolCallCollector, type FunctionSetup } from './function-calling.js';
 import { generateWithLogprobs } from './logprob-generation.js';
@@ -121,8 +122,10 @@ export class Engine {
       cache = await StateCache.open(options.stateCacheDir, options.stateCacheMaxBytes ?? DEFAULT_STATE_CACHE_BYTES, fingerprint);
     }
     const slots: EngineSlot[] = [];
+    // A request's erase or restore must not wait for the other sequences' answers to end (context-gate.ts).
+    const gate = new ContextGate();
     for (let index = 0; index < sequences; index++) {
-      const sequence = context.getSequence();
+      const sequence = gate.wrap(context.getSequence());
       slots.push({ index, sequence, chat: new LlamaChat({ contextSequence: sequence }), key: null, lastUsed: 0, busy: false, forgetOnRelease: false });
     }
     const gpu = llama.gpu;

@@ -76,6 +76,33 @@ describe('parallel sequences', { timeout: 120_000 }, () => {
     });
   });
 
+  test('a request arriving while others generate, on a sequence holding an older prompt, is answered before they finish', async () => {
+    const d = driver(longLoop, { parallel: 3 });
+    await d.load();
+    // Every sequence holds a prompt and its answer, so the late request's sequence must be erased first.
+    await Promise.all([0, 1, 2].map((i) => d.complete({ messages: ask(i), maxTokens: 20 })));
+    let longDone = false;
+    let lateDoneFirst = null as boolean | null;
+    let late = null as Promise<CompletionResponse> | null;
+    const longs = [3, 4].map((i) => d.complete({
+      messages: ask(i),
+      maxTokens: 2000,
+      onText: () => {
+        late ??= d.complete({ messages: ask(5), maxTokens: 4 }).then((r) => {
+          lateDoneFirst ??= !longDone;
+          return r;
+        });
+      },
+    }).then((r) => {
+      longDone = true;
+      return r;
+    }));
+    for (const long of longs) assert.equal((await long).text, ticks(2000));
+    assert.ok(late, 'the long answers streamed');
+    assert.equal((await late!).text, ticks(4));
+    assert.equal(lateDoneFirst, true, 'the late request waited for the long answers to end');
+  });
+
   test('one limit and one queue: N generate, the queue holds the next, the rest get rate_limited with a Retry-After', async () => {
     const d = driver(longLoop, { parallel: 2, maxQueue: 1 });
     await d.load();
