@@ -13,10 +13,12 @@ import type { ChatMessage, CompletionResponse } from '../../electron/core/types.
 import { LocalDriver, type LocalDriverOptions } from '../../electron/drivers/local-driver.js';
 import { stateFileName } from '../../electron/inference/state-cache.js';
 import { writeBigramModel } from '../fixtures/gguf-writer.js';
-import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
+import { ANSWER, LOOP_WORDS, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
 
 let models: FixtureModels;
 let model: string;
+/** Repeats "tick tock" until stopped, with room for long answers. */
+let loopModel: string;
 const drivers: LocalDriver[] = [];
 const dirs: string[] = [];
 
@@ -45,6 +47,7 @@ function next(history: ChatMessage[], answer: CompletionResponse, question: stri
 before(() => {
   models = makeFixtureModels();
   model = writeBigramModel(join(models.dir, 'answer-2k.gguf'), { contextLength: 2048, name: 'answer-2k' });
+  loopModel = writeBigramModel(join(models.dir, 'loop-2k.gguf'), { words: LOOP_WORDS, loop: true, contextLength: 2048, name: 'loop-2k' });
 });
 after(async () => {
   await Promise.all(drivers.map((d) => d.dispose()));
@@ -84,6 +87,40 @@ describe('prompt cache', { timeout: 120_000 }, () => {
     // Deleting a conversation drops its saved state.
     await d.forget('B');
     assert.equal(existsSync(join(dir, stateFileName('B'))), false);
+  });
+
+  test('an eviction and a restore while other answers stream: saved, restored, and answered before they end', async () => {
+    const dir = cacheDir();
+    const d = driver({ modelPath: loopModel, parallel: 3, stateCacheDir: dir });
+    const a = opening('A');
+    const a1 = await d.complete({ messages: a, affinityKey: 'A', maxTokens: 8 });
+    await Promise.all(['B', 'C'].map((key) => d.complete({ messages: opening(key), affinityKey: key, maxTokens: 8 })));
+    // D and E take the sequences of A and B (saved); A's next turn then takes C's, which must be saved
+    // first, and loads A's state, while D and E generate.
+    let longDone = false;
+    let next2 = null as Promise<CompletionResponse> | null;
+    let doneFirst = null as boolean | null;
+    const longs = ['D', 'E'].map((key) => d.complete({
+      messages: opening(key),
+      affinityKey: key,
+      maxTokens: 1500,
+      onText: () => {
+        next2 ??= d.complete({ messages: next(a, a1, 'And then?'), affinityKey: 'A', maxTokens: 4 }).then((r) => {
+          doneFirst ??= !longDone;
+          return r;
+        });
+      },
+    }).then((r) => {
+      longDone = true;
+      return r;
+    }));
+    for (const long of longs) assert.equal((await long).usage.outputTokens, 1500);
+    assert.ok(next2, 'the long answers streamed');
+    const a2 = await next2!;
+    assert.equal(a2.text, 'tick tock tick tock');
+    assert.ok((a2.usage.cachedInputTokens ?? 0) >= a1.usage.inputTokens, `restored from disk: ${JSON.stringify(a2.usage)}`);
+    assert.ok(existsSync(join(dir, stateFileName('C'))), 'the evicted C was saved');
+    assert.equal(doneFirst, true, 'the eviction and restore waited for the long answers to end');
   });
 
   test('without the disk cache the evicted conversation is evaluated again from the start', async () => {
