@@ -17,6 +17,9 @@
 /** The operations of node-llama-cpp's LlamaContextSequence that take the context's lock. */
 const LOCKING = new Set<PropertyKey>(['eraseContextTokenRanges', 'adaptStateToTokens', 'clearHistory', 'saveStateToFile', 'loadStateFromFile']);
 
+/** Its token-by-token evaluations: LlamaChat and LlamaCompletion use `evaluate`, the logprobs loop the other. */
+const EVALUATIONS = new Set<PropertyKey>(['evaluate', 'evaluateWithMetadata']);
+
 export class ContextGate {
   private waiting = 0;
   /** Resolves when no operation waits any more; null while none does. */
@@ -63,7 +66,7 @@ export class ContextGate {
         const value: unknown = Reflect.get(target, property, target);
         if (typeof value !== 'function') return value;
         const method = value as (...args: unknown[]) => unknown;
-        if (property === 'evaluate') {
+        if (EVALUATIONS.has(property)) {
           return (...args: unknown[]) => gate.gatedEvaluation(method.apply(target, args) as AsyncGenerator<unknown, unknown, unknown>);
         }
         if (LOCKING.has(property)) return (...args: unknown[]) => gate.exclusive(async () => method.apply(target, args));
