@@ -55,55 +55,27 @@ async function handle(call: HostCall): Promise<unknown> {
     case 'complete': {
       // A generation sent while a new model loads (the switch raced it) runs on the new model.
       const current = engine ?? (loading ? await loading : requireEngine());
-      const controller = new AbortController();
-      running.set(call.id, controller);
       const batcher = new DeltaBatcher((text) => send({ kind: 'delta', id: call.id, text }));
       // Text with log probabilities goes out as it comes, so each delta carries the tokens behind it.
       const onText = call.params.logprobs === undefined
         ? (text: string) => batcher.push(text)
         : (text: string, logprobs?: TokenLogprob[]) => send({ kind: 'delta', id: call.id, text, ...(logprobs ? { logprobs } : {}) });
-      const generation = current.complete(call.params, controller.signal, onText, (delta) => {
-        // The text before a call goes first.
-        batcher.flush();
-        send({ kind: 'toolCall', id: call.id, delta });
-      });
-      generating.set(call.id, generation);
-      try {
-        return await generation;
-      } finally {
-        batcher.flush();
-        generating.delete(call.id);
-        running.delete(call.id);
-      }
+      return tracked(call.id, batcher, (signal) =>
+        current.complete(call.params, signal, onText, (delta) => {
+          // The text before a call goes first.
+          batcher.flush();
+          send({ kind: 'toolCall', id: call.id, delta });
+        }),
+      );
     }
     case 'completeText': {
       const current = engine ?? (loading ? await loading : requireEngine());
-      const controller = new AbortController();
-      running.set(call.id, controller);
       const batcher = new DeltaBatcher((text) => send({ kind: 'delta', id: call.id, text }));
-      const generation = current.completeText(call.params, controller.signal, (text) => batcher.push(text));
-      generating.set(call.id, generation);
-      try {
-        return await generation;
-      } finally {
-        batcher.flush();
-        generating.delete(call.id);
-        running.delete(call.id);
-      }
+      return tracked(call.id, batcher, (signal) => current.completeText(call.params, signal, (text) => batcher.push(text)));
     }
     case 'embed': {
       const current = engine ?? (loading ? await loading : requireEngine());
-      const controller = new AbortController();
-      running.set(call.id, controller);
-      // Counted with the generations, so a model is disposed only after its embeddings have ended.
-      const embedding = current.embed(call.params, controller.signal);
-      generating.set(call.id, embedding);
-      try {
-        return await embedding;
-      } finally {
-        generating.delete(call.id);
-        running.delete(call.id);
-      }
+      return tracked(call.id, null, (signal) => current.embed(call.params, signal));
     }
     case 'countTokens': {
       const controller = new AbortController();
@@ -132,6 +104,24 @@ async function handle(call: HostCall): Promise<unknown> {
     }
     default:
       return call satisfies never;
+  }
+}
+
+/**
+ * Runs work the driver may abort and a model switch must wait for (a generation or embeddings): its
+ * streamed text, if any, is flushed before the reply.
+ */
+async function tracked<T>(id: number, batcher: DeltaBatcher | null, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  running.set(id, controller);
+  const result = work(controller.signal);
+  generating.set(id, result);
+  try {
+    return await result;
+  } finally {
+    batcher?.flush();
+    generating.delete(id);
+    running.delete(id);
   }
 }
 

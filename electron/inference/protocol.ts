@@ -3,7 +3,7 @@
  * and only the host imports node-llama-cpp.
  */
 import type { Backend, EngineInfo, ModelInspection } from '../contract/index.js';
-import type { ChatMessage, DriverErrorData, ResponseFormat, StopReason, TokenLogprob, ToolCall, ToolCallDelta, ToolChoice, ToolSpec } from '../core/types.js';
+import type { ChatMessage, DriverErrorData, SamplingOptions, StopReason, TokenLogprob, ToolCall, ToolCallDelta, ToolChoice, ToolSpec } from '../core/types.js';
 
 export type { Backend, EngineInfo, ModelInspection };
 
@@ -57,21 +57,12 @@ export interface LoadedEngine extends EngineInfo {
   functionCalling: boolean;
 }
 
-export interface GenerateParams {
+/**
+ * The sampling options as drivers get them (core/types.ts). The host builds (and caches by schema) the
+ * grammar of `responseFormat`: grammar objects cannot cross processes.
+ */
+export interface GenerateParams extends SamplingOptions {
   messages: ChatMessage[];
-  maxTokens?: number;
-  temperature?: number;
-  seed?: number;
-  stop?: string[];
-  topP?: number;
-  topK?: number;
-  minP?: number;
-  presencePenalty?: number;
-  frequencyPenalty?: number;
-  logitBias?: Record<string, number>;
-  /** The host builds (and caches by schema) the grammar: grammar objects cannot cross processes. */
-  responseFormat?: ResponseFormat;
-  logprobs?: number;
   /** The conversation this request continues (see CompletionRequest.affinityKey). */
   affinityKey?: string;
   /** Functions the model may call, and how (see CompletionRequest). */

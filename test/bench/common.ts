@@ -4,9 +4,21 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from 'node-llama-cpp';
 import { defaultThreadCount } from '../../electron/inference/threads.js';
+import { writeBigramModel } from '../fixtures/gguf-writer.js';
+
+/**
+ * The parallel engine benchmarks' model: the one given with --model, else a generated 4-layer model that
+ * writes "tick tock" forever, written into `dir`.
+ */
+export function engineBenchModel(model: string | undefined, dir: string): string {
+  return model ?? writeBigramModel(join(dir, 'bench-engine.gguf'), {
+    words: ['tick', 'tock'], loop: true, contextLength: 4096, embeddingLength: 256, layers: 4, feedForwardLength: 768,
+  });
+}
 
 /** The flags `npm run bench -- …` passes to every part; each part reads the ones it uses. */
 export function benchArgs() {

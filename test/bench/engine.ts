@@ -16,15 +16,12 @@ import type { ChatMessage, CompletionResponse } from '../../electron/core/types.
 import { forkHostLauncher } from '../../electron/drivers/host-process.js';
 import { LocalDriver, type LocalDriverOptions } from '../../electron/drivers/local-driver.js';
 import { contextMemory } from '../../electron/inference/parallel-fit.js';
-import { writeBigramModel } from '../fixtures/gguf-writer.js';
 import { makeFixtureModels } from '../fixtures/models.js';
-import { loadBenchModel, benchArgs, fmt, median, mib, percentile, rssOf, verdict } from './common.js';
+import { loadBenchModel, benchArgs, engineBenchModel, fmt, median, mib, percentile, rssOf, verdict } from './common.js';
 
 const args = benchArgs();
 const fixtures = makeFixtureModels();
-const modelPath = args.model ?? writeBigramModel(join(fixtures.dir, 'bench-engine.gguf'), {
-  words: ['tick', 'tock'], loop: true, contextLength: 4096, embeddingLength: 256, layers: 4, feedForwardLength: 768,
-});
+const modelPath = engineBenchModel(args.model, fixtures.dir);
 const runs = Number(args.runs);
 /** Tokens per client: the issue's streaming figure is for 200. */
 const maxTokens = 200;

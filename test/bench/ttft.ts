@@ -4,18 +4,14 @@
  * text (a request arriving while the others generate), through the local driver (host process), then the same on node-llama-cpp in-process
  * with 4 sequences. Flags as for `npm run bench` (--model, --runs).
  */
-import { join } from 'node:path';
 import { LlamaChat } from 'node-llama-cpp';
 import { LocalDriver } from '../../electron/drivers/local-driver.js';
-import { writeBigramModel } from '../fixtures/gguf-writer.js';
 import { makeFixtureModels } from '../fixtures/models.js';
-import { benchArgs, fmt, loadBenchModel, percentile } from './common.js';
+import { benchArgs, engineBenchModel, fmt, loadBenchModel, percentile } from './common.js';
 
 const args = benchArgs();
 const fixtures = makeFixtureModels();
-const modelPath = args.model ?? writeBigramModel(join(fixtures.dir, 'bench-engine.gguf'), {
-  words: ['tick', 'tock'], loop: true, contextLength: 4096, embeddingLength: 256, layers: 4, feedForwardLength: 768,
-});
+const modelPath = engineBenchModel(args.model, fixtures.dir);
 const runs = Number(args.runs);
 const maxTokens = 200;
 const question = (run: number, client: number): string => `Run ${run}, client ${client}: once upon a time there was a ship on the sea.`;
