@@ -7,8 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { writeEmbeddingModel } from '../fixtures/embedding-model.js';
 import { endpoint } from '../fixtures/endpoints.js';
 import { startFakeOpenAI, type FakeOpenAIServer } from '../fixtures/fake-openai-server.js';
 import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
@@ -243,5 +245,45 @@ describe('routing v2 in Chromium', () => {
     assert.ok(after.ok);
     assert.deepEqual(after.value.endpoints.map((e) => e.id), ['cloud']);
     assert.deepEqual(after.value.endpointKeys, [], 'its key went with it');
+  });
+  test('Settings → Local engine: requests at once and the embedding model are saved, applied and checked', async () => {
+    const { page, services } = app;
+    const embedder = writeEmbeddingModel(join(models.dir, 'ui-embedder.gguf'));
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByRole('tab', { name: 'Local engine' }).click();
+    const parallel = page.getByLabel('Requests at once');
+    await parallel.fill('0');
+    await page.getByRole('button', { name: 'Save local engine' }).click();
+    // The browser refuses the form itself: the field says 1 to 16.
+    assert.equal(await parallel.evaluate((el) => (el as HTMLInputElement).validity.rangeUnderflow), true);
+    const unchanged = await services.call('settings:get', {});
+    assert.ok(unchanged.ok);
+    assert.equal(unchanged.value.local.parallel, null, 'a refused value is not stored');
+
+    await parallel.fill('2');
+    await page.getByLabel('Embedding model (.gguf)').fill(embedder);
+    await page.getByRole('button', { name: 'Save local engine' }).click();
+    await page.getByRole('status').getByText('Saved.').waitFor();
+    const stored = await services.call('settings:get', {});
+    assert.ok(stored.ok);
+    assert.equal(stored.value.local.parallel, 2);
+    assert.equal(stored.value.local.embeddingModelPath, embedder);
+    // The engine restarts with two sequences, and says so.
+    await page.getByText(/Current: 2; what this machine/).waitFor({ timeout: 30_000 });
+    await page.getByTestId('engine-state').getByText('ready').waitFor({ timeout: 30_000 });
+
+    await parallel.fill('');
+    await page.getByLabel('Embedding model (.gguf)').fill('');
+    await page.getByRole('button', { name: 'Save local engine' }).click();
+    let reset: unknown = undefined;
+    for (let i = 0; i < 100; i++) {
+      const now = await services.call('settings:get', {});
+      assert.ok(now.ok);
+      reset = [now.value.local.parallel, now.value.local.embeddingModelPath ?? null];
+      if (now.value.local.parallel === null) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(reset, [null, null], 'empty fields go back to the defaults');
+    await page.getByRole('button', { name: 'Chat' }).click();
   });
 });
