@@ -228,6 +228,8 @@ export interface Events {
   'settings:update': PublicSettings;
   /** A request was recorded in, or completed in, the egress ledger. */
   'egress:update': EgressEntry;
+  /** A conversation changed (its title, pin, settings, messages) or, with summary null, was deleted: every window updates its list. */
+  'conversations:changed': { id: string; summary: ConversationSummary | null };
   'notice': Notice;
   'models:update': LocalModel[];
   'download:progress': DownloadInfo;
@@ -245,6 +247,7 @@ export const EVENTS = [
   'engine:update',
   'settings:update',
   'egress:update',
+  'conversations:changed',
   'notice',
   'models:update',
   'download:progress',

@@ -67,7 +67,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
   const notices = new NoticeBoard(events);
   const warn = (message: string): void => notices.notify('warning', message);
   const store = await SettingsStore.open(join(options.dataDir, 'settings.json'), warn);
-  const conversations = await ConversationStore.open(join(options.dataDir, 'conversations'), warn);
+  const conversations = await ConversationStore.open(join(options.dataDir, 'conversations'), warn, (change) => events.emit('conversations:changed', change));
   const overrides = options.overrides ?? {};
   const modelsDir = mergeSettings(store.get(), overrides).models.dir ?? defaultModelsDir(options.dataDir);
   await mkdir(modelsDir, { recursive: true });

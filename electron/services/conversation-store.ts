@@ -16,6 +16,7 @@ import type {
   ConversationSearchHit,
   ConversationSettings,
   ConversationSummary,
+  Events,
   ExportedConversation,
   MessageNode,
 } from '../contract/index.js';
@@ -30,16 +31,25 @@ export interface StoredConversation extends ExportedConversation {
   consent: string[];
 }
 
+/** What `conversations:changed` tells every window. */
+export type ConversationChange = Events['conversations:changed'];
+
 export class ConversationStore {
   private readonly conversations = new Map<string, StoredConversation>();
   private readonly writes = new Map<string, Promise<void>>();
 
-  private constructor(private readonly dir: string) {}
+  private constructor(
+    private readonly dir: string,
+    private readonly onChange: (change: ConversationChange) => void,
+  ) {}
 
-  /** Loads every conversation; an unreadable file is set aside and reported, never fatal. */
-  static async open(dir: string, onCorrupt: (message: string) => void = () => {}): Promise<ConversationStore> {
+  /**
+   * Loads every conversation; an unreadable file is set aside and reported, never fatal. `onChange` hears
+   * of every change made from then on (summary null: deleted), so other windows can follow.
+   */
+  static async open(dir: string, onCorrupt: (message: string) => void = () => {}, onChange: (change: ConversationChange) => void = () => {}): Promise<ConversationStore> {
     await mkdir(dir, { recursive: true });
-    const store = new ConversationStore(dir);
+    const store = new ConversationStore(dir, onChange);
     for (const name of await readdir(dir)) {
       if (!name.endsWith('.json')) continue;
       const path = join(dir, name);
@@ -120,6 +130,7 @@ export class ConversationStore {
   async delete(id: string): Promise<void> {
     this.live(id);
     this.conversations.delete(id);
+    this.onChange({ id, summary: null });
     await (this.writes.get(id) ?? Promise.resolve());
     await unlink(this.file(id)).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
@@ -195,7 +206,10 @@ export class ConversationStore {
     try {
       await Promise.all(added.map((c) => this.save(c.id)));
     } catch (error) {
-      for (const c of added) this.conversations.delete(c.id);
+      for (const c of added) {
+        this.conversations.delete(c.id);
+        this.onChange({ id: c.id, summary: null });
+      }
       await Promise.all(added.map((c) => (this.writes.get(c.id) ?? Promise.resolve()).then(() => unlink(this.file(c.id)).catch(() => {}))));
       throw error;
     }
@@ -222,6 +236,8 @@ export class ConversationStore {
   }
 
   private save(id: string): Promise<void> {
+    const changed = this.conversations.get(id);
+    if (changed) this.onChange({ id, summary: summarize(changed) });
     const previous = this.writes.get(id) ?? Promise.resolve();
     const write = previous.then(async () => {
       const conversation = this.conversations.get(id);

@@ -401,3 +401,24 @@ describe('export and import', () => {
     assert.deepEqual(readdirSync(join(dir, 'conversations')).filter((name) => !name.startsWith(second!.id)), []);
   });
 });
+
+describe('every window follows', () => {
+  test('a rename, a pin, a new message and a deletion each tell every window the conversation as it now is', async () => {
+    const s = await services();
+    const changes: Array<Events['conversations:changed']> = [];
+    const off = s.on('conversations:changed', (change) => changes.push(change));
+    const { id } = await call(s, 'conversations:create', {});
+    await call(s, 'conversations:rename', { id, title: 'Trip' });
+    await call(s, 'conversations:setPin', { id, pin: { strategy: 'local-only' } });
+    await call(s, 'conversations:setPin', { id, pin: null });
+    await answer(s, 'chat:send', { conversationId: id, content: 'Hi' });
+    await call(s, 'conversations:delete', { id });
+    off();
+    assert.ok(changes.every((c) => c.id === id), 'only this conversation changed');
+    assert.equal(changes.at(-1)?.summary, null, 'the last change is its deletion');
+    const summaries = changes.flatMap((c) => (c.summary ? [c.summary] : []));
+    assert.ok(summaries.some((c) => c.title === 'Trip' && c.pin === null), 'the rename was told');
+    assert.ok(summaries.some((c) => c.title === 'Trip' && c.pin?.strategy === 'local-only'), 'the pin was told');
+    assert.ok(summaries.some((c) => c.messageCount === 2), 'the answered message was told');
+  });
+});

@@ -274,3 +274,33 @@ describe('shortcuts, highlighting and themes', () => {
     assert.equal(new ThemeState(storage, root).theme, 'system', 'an unknown value is ignored');
   });
 });
+
+describe('conversations changed in another window', () => {
+  const summary = (id: string, title: string, updatedAt: number, pin: { strategy: 'local-only' } | null = null) => ({ id, title, createdAt: 1, updatedAt, messageCount: 0, pin, settings: {} });
+  test('the list takes a changed summary in its place by recency; a deletion removes it and leaves the open one', async () => {
+    const { api, fire, requests } = fakeApi({
+      conversationsList: () => ok([summary('b', 'B', 2), summary('a', 'A', 1)]),
+      routerGet: () => ok(routerState()),
+    });
+    const chat = new ChatState(api, (cb) => cb());
+    const pin = new PinState(api, chat);
+    await chat.load();
+    chat.activeId = 'a';
+    await pin.follow('a');
+    const asked = requests('routerGet').length;
+
+    fire('conversations:changed', { id: 'a', summary: summary('a', 'A renamed', 3, { strategy: 'local-only' }) });
+    await settle();
+    assert.deepEqual(chat.conversations.map((c) => c.title), ['A renamed', 'B'], 'newest first');
+    assert.deepEqual(pin.pin, { strategy: 'local-only' }, 'the pin set elsewhere is the one shown');
+    assert.equal(requests('routerGet').length, asked + 1, 'the route under the new pin is asked for');
+
+    fire('conversations:changed', { id: 'c', summary: summary('c', 'C', 4) });
+    fire('conversations:changed', { id: 'b', summary: null });
+    assert.deepEqual(chat.conversations.map((c) => c.id), ['c', 'a']);
+    assert.equal(chat.activeId, 'a');
+    fire('conversations:changed', { id: 'a', summary: null });
+    assert.equal(chat.activeId, null, 'the open conversation was deleted elsewhere: a new one is shown');
+    assert.deepEqual(chat.conversations.map((c) => c.id), ['c']);
+  });
+});

@@ -35,6 +35,12 @@ export class ChatState {
   ) {
     api.on('chat:delta', (p) => this.onDelta(p));
     api.on('chat:done', (p) => void this.onDone(p));
+    // Another window (or this one) renamed, pinned, answered in or deleted a conversation.
+    api.on('conversations:changed', ({ id, summary }) => {
+      if (summary) return this.updateSummary(summary);
+      this.conversations = this.conversations.filter((c) => c.id !== id);
+      if (this.activeId === id) this.newConversation();
+    });
   }
 
   async load(): Promise<void> {
@@ -80,6 +86,8 @@ export class ChatState {
     const at = this.conversations.findIndex((c) => c.id === summary.id);
     if (at === -1) this.conversations.unshift(summary);
     else this.conversations[at] = summary;
+    // Most recently updated first, as the services list them.
+    this.conversations.sort((a, b) => b.updatedAt - a.updatedAt);
   }
 
   async rename(id: string, title: string): Promise<boolean> {

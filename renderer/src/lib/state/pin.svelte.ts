@@ -19,6 +19,10 @@ export class PinState {
     private readonly chat: ChatState,
   ) {
     api.on('router:update', () => void this.refresh());
+    // Its pin may have been changed in another window: the route under it changes too.
+    api.on('conversations:changed', ({ id, summary }) => {
+      if (id === this.conversationId && summary) void this.refresh();
+    });
     // An answer can open or close a circuit, which changes who answers next.
     api.on('chat:done', (p) => {
       if (p.conversationId === this.conversationId) void this.refresh();
