@@ -14,7 +14,9 @@ import {
   type ChatModelResponse,
   type GbnfJsonSchema,
 } from 'node-llama-cpp';
+import { DriverError } from '../core/errors.js';
 import { messageText, type ChatMessage, type ToolCall, type ToolCallDelta, type ToolChoice, type ToolSpec } from '../core/types.js';
+import { grammarSchema } from './json-schema-support.js';
 
 /**
  * True when the chat wrapper has a function-call syntax of its own (from its template, or a Jinja template
@@ -49,7 +51,7 @@ export function functionSetup(tools: ToolSpec[] | undefined, choice: ToolChoice 
   for (const tool of offered) {
     functions[tool.name] = {
       ...(tool.description ? { description: tool.description } : {}),
-      ...(hasParameters(tool.parameters) ? { params: tool.parameters as GbnfJsonSchema } : {}),
+      ...(hasParameters(tool.parameters) ? { params: enforceable(tool.name, tool.parameters!) } : {}),
     };
   }
   return {
@@ -182,4 +184,16 @@ export class ToolCallCollector {
     this.calls[index] = call;
     this.emit({ index, id: call.id, name, arguments: '' });
   }
+}
+
+/**
+ * A function's parameters as the call grammar takes them. node-llama-cpp ignores what its grammar cannot
+ * enforce, so arguments could break the schema the client relies on: such a schema is refused, naming the
+ * function and the keyword, as for response_format.
+ */
+function enforceable(name: string, parameters: Record<string, unknown>): GbnfJsonSchema {
+  const checked = grammarSchema(parameters);
+  if (!checked.ok) throw new DriverError('invalid_request', `tools: the parameters of function "${name}": ${checked.error}.`);
+  // Checked above; node-llama-cpp's compile-time type cannot describe a client's schema.
+  return checked.schema as GbnfJsonSchema;
 }

@@ -150,7 +150,7 @@ describe('tools on the local model', { timeout: 180_000 }, () => {
     await refused({ tools: [{ type: 'function' }] }, 'tools[0].function', /needs its "function"/);
   });
 
-  test('tools with response_format or logprobs are refused saying why; with tool_choice none they are served', async () => {
+  test('tools with response_format or logprobs, or with parameters the grammar would not enforce, are refused saying why; with tool_choice none they are served', async () => {
     const client = sdk(server);
     const jsonFormat = { type: 'json_object' } as const;
     for (const extra of [{ response_format: jsonFormat }, { logprobs: true }]) {
@@ -160,6 +160,13 @@ describe('tools on the local model', { timeout: 180_000 }, () => {
         return true;
       });
     }
+    // Parameters the call grammar would not enforce are refused, naming the function and the keyword.
+    const coded: ChatCompletionTool = { type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { code: { type: 'string', pattern: '^[A-Z]{3}$' } } } } };
+    await assert.rejects(client.chat.completions.create({ model: 'auto', messages: question, tools: [coded] }), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.BadRequestError, String(error));
+      assert.match(error.message, /parameters of function "lookup".*\/properties\/code\/pattern.*not supported/);
+      return true;
+    });
     const plain = await client.chat.completions.create({ model: 'auto', messages: question, tools: [weather], tool_choice: 'none', logprobs: true, max_tokens: 4 });
     assert.ok((plain.choices[0]?.logprobs?.content?.length ?? 0) > 0, 'logprobs without tools offered');
   });
