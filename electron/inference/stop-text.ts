@@ -1,13 +1,18 @@
 /**
- * Stop texts over streamed text, for the generation loop that reports log probabilities (LlamaChat does
- * this itself for ordinary generation). Text that could still become a stop text is held back, so no part
+ * Stop texts over streamed text, for the generation loops that find them in the text itself: the one that
+ * reports log probabilities and legacy completions (LlamaChat does this itself for ordinary generation). Text that could still become a stop text is held back, so no part
  * of a stop text ever reaches the client, even when it arrives split across tokens.
  */
 export class StopTextScanner {
   private pending = '';
   private stoppedAt = false;
 
-  constructor(private readonly stops: readonly string[]) {}
+  private readonly stops: readonly string[];
+
+  /** An empty stop text stops nothing. */
+  constructor(stops: readonly string[]) {
+    this.stops = stops.filter((stop) => stop !== '');
+  }
 
   /** True once a stop text was seen: the caller ends the generation. */
   get stopped(): boolean {

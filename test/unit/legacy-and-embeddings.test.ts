@@ -6,17 +6,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseServeArgs, UsageError } from '../../electron/server/cli-args.js';
 import { embeddingsObject } from '../../electron/server/openai-embeddings.js';
-import { StopScanner } from '../../electron/inference/text-completion.js';
+import { StopTextScanner } from '../../electron/inference/stop-text.js';
 
 function scan(stops: string[], pieces: string[]) {
   const out: string[] = [];
-  const scanner = new StopScanner(stops, (text) => out.push(text));
+  const scanner = new StopTextScanner(stops);
   let found = false;
   for (const piece of pieces) {
-    found = scanner.push(piece);
+    out.push(scanner.push(piece));
+    found = scanner.stopped;
     if (found) break;
   }
-  if (!found) scanner.flush();
+  if (!found) out.push(scanner.flush());
   return { text: out.join(''), found, pieces: out.filter((p) => p !== '') };
 }
 
