@@ -45,16 +45,6 @@ export class ContextGate {
   }
 
   /**
-   * Before a generation's next token: waits while an operation waits. One turn of the event loop is not
-   * enough: sampling is asynchronous, so the dispatcher can still be finishing a batch when it ends and
-   * would find that generation's next token queued. A waiting generation holds no lock, so the operation
-   * never waits for it.
-   */
-  async pass(): Promise<void> {
-    if (this.clear) await this.clear;
-  }
-
-  /**
    * The sequence as LlamaChat and the slot pool should see it: its evaluations pass the gate before every
    * token, and its locking operations go through `exclusive`. Everything else is the sequence itself,
    * with methods bound to it, so node-llama-cpp's internals never see the wrapper.
@@ -79,7 +69,10 @@ export class ContextGate {
     try {
       let input: unknown;
       for (;;) {
-        await this.pass();
+        // Before every token: wait while an operation waits (nothing to wait for while the gate is open).
+        // One turn of the event loop would not do: sampling is asynchronous, so the dispatcher can still be
+        // finishing a batch and find this token queued. A waiting generation holds no lock.
+        if (this.clear) await this.clear;
         const step = await inner.next(input);
         if (step.done) return step.value;
         input = yield step.value;
