@@ -5,28 +5,20 @@
  * CORS for allowed origins, and the app API's HTTP statuses.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { RunningServer } from '../../electron/server/http-server.js';
 import type { Services } from '../../electron/services/app-services.js';
 import { endpoint } from '../fixtures/endpoints.js';
 import { readSse } from '../fixtures/http-client.js';
-import { ANSWER, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
-import { CLOUD_REPLY, hello, postApi, sdk, startHarness, type Harness } from '../fixtures/server-harness.js';
+import { ANSWER, type FixtureModels } from '../fixtures/models.js';
+import { CLOUD_REPLY, hello, postApi, sdk, type Harness, useHarness } from '../fixtures/server-harness.js';
 
 const slow = { timeout: 60_000 };
 let h: Harness;
 let models: FixtureModels;
 
-before(async () => {
-  models = makeFixtureModels();
-  h = await startHarness();
-});
-beforeEach(() => h.cloud.reset());
-after(async () => {
-  await h.close();
-  models.cleanup();
-});
+useHarness((made) => ({ h, models } = made));
 
 /** Every kind of field a client may send, unknown ones included. */
 const RICH_BODY = {

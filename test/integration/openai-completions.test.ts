@@ -6,27 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { RunningServer } from '../../electron/server/http-server.js';
 import { writeEmbeddingModel } from '../fixtures/embedding-model.js';
 import { writeBigramModel } from '../fixtures/gguf-writer.js';
 import { readSse } from '../fixtures/http-client.js';
-import { ANSWER, LOOP_WORDS, makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
-import { sdk, startHarness, type Harness } from '../fixtures/server-harness.js';
+import { ANSWER, LOOP_WORDS, type FixtureModels } from '../fixtures/models.js';
+import { sdk, type Harness, useHarness } from '../fixtures/server-harness.js';
 
 let h: Harness;
 let models: FixtureModels;
 
-before(async () => {
-  models = makeFixtureModels();
-  h = await startHarness();
-});
-beforeEach(() => h.cloud.reset());
-after(async () => {
-  await h.close();
-  models.cleanup();
-});
+useHarness((made) => ({ h, models } = made));
 
 async function post(server: RunningServer, body: Record<string, unknown>) {
   const response = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

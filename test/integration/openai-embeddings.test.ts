@@ -6,29 +6,23 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { RunningServer } from '../../electron/server/http-server.js';
 import type { Services } from '../../electron/services/app-services.js';
 import { writeEmbeddingModel } from '../fixtures/embedding-model.js';
 import { endpoint } from '../fixtures/endpoints.js';
-import { makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
-import { sdk, startHarness, type Harness } from '../fixtures/server-harness.js';
+import type { FixtureModels } from '../fixtures/models.js';
+import { sdk, type Harness, useHarness } from '../fixtures/server-harness.js';
 import { call } from '../fixtures/service-calls.js';
 
 let h: Harness;
 let models: FixtureModels;
 let embedder: string;
 
-before(async () => {
-  models = makeFixtureModels();
+useHarness((made) => {
+  ({ h, models } = made);
   embedder = writeEmbeddingModel(join(models.dir, 'embedder.gguf'), { name: 'test-embedder' });
-  h = await startHarness();
-});
-beforeEach(() => h.cloud.reset());
-after(async () => {
-  await h.close();
-  models.cleanup();
 });
 
 async function post(server: RunningServer, body: unknown) {

@@ -5,27 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { RunningServer } from '../../electron/server/http-server.js';
 import { readSse } from '../fixtures/http-client.js';
-import { makeFixtureModels, type FixtureModels } from '../fixtures/models.js';
-import { CLOUD_REPLY, sdk, startHarness, type Harness } from '../fixtures/server-harness.js';
+import type { FixtureModels } from '../fixtures/models.js';
+import { CLOUD_REPLY, sdk, type Harness, useHarness } from '../fixtures/server-harness.js';
 import { TOOL_ANSWER, TOOL_ARGUMENTS, TOOL_NAME, writeToolCallModel } from '../fixtures/tool-model.js';
 
 let h: Harness;
 let models: FixtureModels;
 
-before(async () => {
-  models = makeFixtureModels();
-  h = await startHarness();
-});
-beforeEach(() => h.cloud.reset());
-after(async () => {
-  await h.close();
-  models.cleanup();
-});
+useHarness((made) => ({ h, models } = made));
 
 const weather: ChatCompletionTool = {
   type: 'function',
