@@ -13,14 +13,13 @@ import type { OpenAIService } from '../services/openai-service.js';
 import { sendJson } from './http-util.js';
 import { completions } from './openai-completions.js';
 import { embeddings } from './openai-embeddings.js';
-import { answerHeaders, readJson } from './openai-http.js';
+import { abortOnHangUp, answerHeaders, readRequest } from './openai-http.js';
 import {
   chatCompletionBody,
   chatNeeds,
   chunkBody,
   completionBody,
   incompleteFailure,
-  invalidBodyError,
   mapFailure,
   openAIError,
   toChatMessages,
@@ -81,19 +80,13 @@ function safeDecode(text: string): string | null {
 }
 
 async function chatCompletions(req: IncomingMessage, res: ServerResponse, openai: OpenAIService): Promise<void> {
-  const json = await readJson(req, res);
-  if (!json) return;
-  const parsed = chatCompletionBody.safeParse(json);
-  if (!parsed.success) return sendJson(res, 400, invalidBodyError(parsed.error));
-  const body = parsed.data;
+  const read = await readRequest(req, res, chatCompletionBody);
+  if (!read) return;
+  const { json, body } = read;
   const conflict = samplingConflict(body);
   if (conflict) return sendJson(res, 400, openAIError(400, conflict.message, 'invalid_value', conflict.param));
 
-  // A client that hangs up stops the generation: a local model would otherwise keep the machine busy for nobody.
-  const controller = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
+  const controller = abortOnHangUp(res);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   const request: CompletionRequest = {
     messages: toChatMessages(body),

@@ -11,8 +11,8 @@ import { z } from 'zod';
 import type { CompletionRequest, CompletionResponse, RouteAnnouncement, TextPrompt } from '../core/types.js';
 import type { OpenAIService } from '../services/openai-service.js';
 import { sendJson } from './http-util.js';
-import { finishReason, incompleteFailure, invalidBodyError, mapFailure, type MappedFailure } from './openai-format.js';
-import { answerHeaders, readJson } from './openai-http.js';
+import { finishReason, incompleteFailure, mapFailure, type MappedFailure } from './openai-format.js';
+import { abortOnHangUp, answerHeaders, readRequest } from './openai-http.js';
 import { openEventStream, writeEvent } from './sse.js';
 
 /** OpenAI's default for legacy completions: a short continuation, not the whole context. */
@@ -45,15 +45,10 @@ export type CompletionsBody = z.infer<typeof completionsBody>;
 
 /** Answers one legacy completion request. */
 export async function completions(req: IncomingMessage, res: ServerResponse, openai: OpenAIService): Promise<void> {
-  const json = await readJson(req, res);
-  if (!json) return;
-  const parsed = completionsBody.safeParse(json);
-  if (!parsed.success) return sendJson(res, 400, invalidBodyError(parsed.error));
-  const body = parsed.data;
-  const controller = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
+  const read = await readRequest(req, res, completionsBody);
+  if (!read) return;
+  const { json, body } = read;
+  const controller = abortOnHangUp(res);
   const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt;
   const requests = prompts.map((text, index): CompletionRequest => ({
     // Drivers that read messages (byte counts, a chat-only endpoint) see the prompt as one user turn.

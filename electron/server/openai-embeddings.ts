@@ -9,8 +9,8 @@ import { z } from 'zod';
 import type { EmbeddingResponse } from '../core/types.js';
 import type { OpenAIService } from '../services/openai-service.js';
 import { sendJson } from './http-util.js';
-import { invalidBodyError, mapFailure, openAIError } from './openai-format.js';
-import { answerHeaders, readJson } from './openai-http.js';
+import { mapFailure, openAIError } from './openai-format.js';
+import { abortOnHangUp, answerHeaders, readRequest } from './openai-http.js';
 
 /** OpenAI's own limit on inputs per request. */
 const MAX_INPUTS = 2048;
@@ -40,17 +40,12 @@ export type EmbeddingsBody = z.infer<typeof embeddingsBody>;
 
 /** Answers one embeddings request. */
 export async function embeddings(req: IncomingMessage, res: ServerResponse, openai: OpenAIService): Promise<void> {
-  const json = await readJson(req, res);
-  if (!json) return;
-  const parsed = embeddingsBody.safeParse(json);
-  if (!parsed.success) return sendJson(res, 400, invalidBodyError(parsed.error));
-  const body = parsed.data;
+  const read = await readRequest(req, res, embeddingsBody);
+  if (!read) return;
+  const { json, body } = read;
   const inputs = typeof body.input === 'string' ? [body.input] : body.input;
 
-  const controller = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
+  const controller = abortOnHangUp(res);
   let response: EmbeddingResponse;
   try {
     response = await openai.embed(inputs, body.model, { signal: controller.signal, forward: json });

@@ -3,9 +3,10 @@
  * answered.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import type { CompletionResponse, RouteAnnouncement } from '../core/types.js';
 import { BodyError, readBody, sendJson } from './http-util.js';
-import { openAIError } from './openai-format.js';
+import { invalidBodyError, openAIError } from './openai-format.js';
 
 /** Who answered, as headers: the kind of entry, its id, and the tier of where the request went. */
 export function answerHeaders(who: Pick<RouteAnnouncement, 'entryId' | 'entryKind' | 'tier'> | Pick<CompletionResponse, 'entryId' | 'entryKind' | 'tier'>): Record<string, string> {
@@ -36,4 +37,26 @@ export async function readJson(req: IncomingMessage, res: ServerResponse): Promi
   if (typeof json === 'object' && json !== null && !Array.isArray(json)) return json as Record<string, unknown>;
   sendJson(res, 400, openAIError(400, 'The request body must be a JSON object.', 'invalid_json'));
   return null;
+}
+
+/**
+ * Reads the body and checks it against the route's schema. Returns the body as the client sent it (an
+ * endpoint gets exactly that) and as checked; on failure the 400 has been sent and null is returned.
+ */
+export async function readRequest<T>(req: IncomingMessage, res: ServerResponse, schema: z.ZodType<T>): Promise<{ json: Record<string, unknown>; body: T } | null> {
+  const json = await readJson(req, res);
+  if (!json) return null;
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { json, body: parsed.data };
+  sendJson(res, 400, invalidBodyError(parsed.error));
+  return null;
+}
+
+/** Aborts when the client hangs up before its answer is complete: a local model would otherwise keep the machine busy for nobody. */
+export function abortOnHangUp(res: ServerResponse): AbortController {
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller;
 }
