@@ -15,6 +15,7 @@ import { completions } from './openai-completions.js';
 import { embeddings } from './openai-embeddings.js';
 import { abortOnHangUp, answerHeaders, readRequest } from './openai-http.js';
 import {
+  answerFinishReason,
   chatCompletionBody,
   chatNeeds,
   chunkBody,
@@ -27,7 +28,7 @@ import {
   type ChatCompletionBody,
   type MappedFailure,
 } from './openai-format.js';
-import { answerFinishReason, toolCallChunkDelta, toolRequest } from './openai-tools.js';
+import { toolCallChunkDelta, toolRequest } from './openai-tools.js';
 import { choicesBody, choicesUsageChunk, forChoice } from './openai-choices.js';
 import { samplingConflict, samplingOf } from './openai-sampling.js';
 import { openEventStream, writeEvent } from './sse.js';

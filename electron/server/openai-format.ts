@@ -8,7 +8,7 @@ import { DriverError } from '../core/errors.js';
 import type { Capability, ChatMessage, CompletionResponse, MessagePart, StopReason } from '../core/types.js';
 import { toAppError } from '../services/errors.js';
 import { errorHeaders, statusFor } from './http-status.js';
-import { answerFinishReason, checkToolChoice, checkToolTurns, toolCallsOf, toolFields } from './openai-tools.js';
+import { checkToolChoice, checkToolTurns, toolCallsOf, toolFields } from './openai-tools.js';
 import { samplingFields } from './openai-sampling.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -152,6 +152,12 @@ export function incompleteFailure(response: CompletionResponse): MappedFailure |
  */
 export function finishReason(stop: StopReason): 'stop' | 'length' {
   return stop === 'length' || stop === 'switched' ? 'length' : 'stop';
+}
+
+/** A chat answer's finish reason: `tool_calls` when it ended at its calls; `length` when cut short (calls and all). */
+export function answerFinishReason(response: CompletionResponse): 'stop' | 'length' | 'tool_calls' {
+  const reason = finishReason(response.stopReason);
+  return reason === 'stop' && response.toolCalls?.length ? 'tool_calls' : reason;
 }
 
 export function usageOf(response: CompletionResponse) {

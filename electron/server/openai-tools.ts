@@ -112,10 +112,3 @@ export function toolCallChunkDelta(delta: ToolCallDelta): { tool_calls: unknown[
   const head = delta.id === undefined ? {} : { id: delta.id, type: 'function' };
   return { tool_calls: [{ index: delta.index, ...head, function: { ...(delta.name === undefined ? {} : { name: delta.name }), arguments: delta.arguments } }] };
 }
-
-/** `tool_calls` when the answer ended at its calls; `length` when max tokens cut it (calls and all). */
-export function answerFinishReason(response: CompletionResponse): 'stop' | 'length' | 'tool_calls' {
-  // An answer cut by a model switch is cut short too (see finishReason).
-  if (response.stopReason === 'length' || response.stopReason === 'switched') return 'length';
-  return response.toolCalls?.length ? 'tool_calls' : 'stop';
-}
