@@ -301,17 +301,7 @@ export class LocalDriver implements LlmDriver {
       if (logprobs) request.onLogprobs?.(logprobs);
       request.onText?.(text);
     };
-    const params = {
-      messages: request.messages,
-      ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
-      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-      ...(request.seed === undefined ? {} : { seed: request.seed }),
-      ...samplingParams(request),
-      ...(request.affinityKey === undefined ? {} : { affinityKey: request.affinityKey }),
-      ...(request.tools === undefined ? {} : { tools: request.tools }),
-      ...(request.toolChoice === undefined ? {} : { toolChoice: request.toolChoice }),
-      ...(request.parallelToolCalls === undefined ? {} : { parallelToolCalls: request.parallelToolCalls }),
-    };
+    const params = generateParams(request);
     for (let attempt = 0; ; attempt++) {
       if (this.retired) throw new DriverError('model_not_found', 'The local model was removed before this request was answered.');
       await this.load();
@@ -463,17 +453,18 @@ function restartedError(call: PendingCall): DriverError {
   return new NotStarted('inference_failed', 'The local engine had to be restarted because another answer did not stop, before this answer began.');
 }
 
-/** The sampling fields of a request that the host takes as they are (absent ones left out). */
-function samplingParams(request: CompletionRequest): Partial<GenerateParams> {
-  const params: Partial<GenerateParams> = {};
-  if (request.stop?.length) params.stop = request.stop;
-  if (request.topP !== undefined) params.topP = request.topP;
-  if (request.topK !== undefined) params.topK = request.topK;
-  if (request.minP !== undefined) params.minP = request.minP;
-  if (request.presencePenalty !== undefined) params.presencePenalty = request.presencePenalty;
-  if (request.frequencyPenalty !== undefined) params.frequencyPenalty = request.frequencyPenalty;
-  if (request.logitBias !== undefined) params.logitBias = request.logitBias;
-  if (request.responseFormat !== undefined) params.responseFormat = request.responseFormat;
-  if (request.logprobs !== undefined) params.logprobs = request.logprobs;
-  return params;
+/** What the host gets of a request: its messages and every generation field the request sets. */
+const GENERATE_FIELDS = [
+  'maxTokens', 'temperature', 'seed', 'stop', 'topP', 'topK', 'minP', 'presencePenalty', 'frequencyPenalty', 'logitBias',
+  'responseFormat', 'logprobs', 'affinityKey', 'tools', 'toolChoice', 'parallelToolCalls',
+] as const;
+// A field added to GenerateParams must be listed above, or it would never reach the host.
+type UnlistedField = Exclude<keyof GenerateParams, 'messages' | (typeof GENERATE_FIELDS)[number]>;
+const allFieldsListed: UnlistedField extends never ? true : UnlistedField = true;
+void allFieldsListed;
+
+function generateParams(request: CompletionRequest): GenerateParams {
+  const params: Record<string, unknown> = { messages: request.messages };
+  for (const field of GENERATE_FIELDS) if (request[field] !== undefined) params[field] = request[field];
+  return params as unknown as GenerateParams;
 }
